@@ -1,0 +1,69 @@
+// Package collectors adapts source state (raid, ipmi, ups, sysfs) into
+// redundancy groups, runs every collector on its own schedule in the
+// background, keeps the latest Snapshot and exports it to Prometheus.
+package collectors
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/spofwatch/spofwatch/spof"
+)
+
+// ErrNoData tells "nothing of this kind on this host" (no md arrays, no
+// zpool binary, no /dev/ipmi0 and nothing configured) apart from "reading
+// failed". A collector returning it is quiet: no groups, no
+// collector_unavailable. A configured source that fails must return a real
+// error instead.
+var ErrNoData = errors.New("no data of this kind on this host")
+
+// Collector reads one source and adapts it into groups.
+type Collector interface {
+	// Name is the collector's flag name: mounts, uplink, md, zfs, megaraid,
+	// bonding, ipmi, ups.
+	Name() string
+	// Collect reads the source once. It must honour ctx; the scheduler also
+	// stops waiting at the timeout whether or not it does.
+	Collect(ctx context.Context) (Result, error)
+}
+
+// Result is what one collection produced.
+type Result struct {
+	Groups []spof.Group
+	// Metrics are source details (battery runtime, sync progress) exported
+	// beside the model metrics. Build them with prometheus.NewConstMetric
+	// from descriptors declared once per collector.
+	Metrics []prometheus.Metric
+	// Descs are the descriptors Metrics may use, for registration checks.
+	Descs []*prometheus.Desc
+	// HostConditions are host-wide facts (running in a VM).
+	HostConditions []spof.Condition
+}
+
+// Schedule says when a collector runs.
+type Schedule struct {
+	Interval time.Duration
+	Timeout  time.Duration
+	// Trigger, when not nil, asks for an immediate collection (md events,
+	// netlink link changes). Sends must not block: use a buffered channel of
+	// one and a non-blocking send.
+	Trigger <-chan struct{}
+}
+
+// Entry is one collector with its schedule, as wired by cmd/spofwatch.
+type Entry struct {
+	Collector Collector
+	Schedule  Schedule
+}
+
+// Notify performs a non-blocking send on a trigger channel, coalescing bursts
+// of events into one pending collection.
+func Notify(trigger chan<- struct{}) {
+	select {
+	case trigger <- struct{}{}:
+	default:
+	}
+}
