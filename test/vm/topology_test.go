@@ -1,0 +1,44 @@
+package vm
+
+import "fmt"
+
+// The one guest every scenario runs in. Scenarios own their disks and NICs
+// so they do not disturb each other; add new ones at the end.
+//
+//	disk  guest  used by
+//	 0-1  vda-b  md0 raid1 (fail, rebuild)
+//	 2-4  vdc-e  md1 raid5 of 3
+//	 5-8  vdf-i  md2 raid6 of 4
+//	 9    vdj    md3 raid1 over vdj1+vdj2 (one disk)
+//	10-11 vdk-l  md4 raid0
+//	12-13 vdm-n  md5 raid1 left inactive
+//	14-15 vdo-p  md6 raid1 with bitmap (latency)
+var testDisks = func() []Disk {
+	d := make([]Disk, 16)
+	for i := range d {
+		d[i] = Disk{SizeMiB: 32}
+	}
+	d[9] = Disk{SizeMiB: 64, Partitions: []int{24, 24}}
+	return d
+}()
+
+// NICs: the guest names each after its QEMU netdev (the set_link name).
+// Hubs wire NICs together; la*/lb* are two 802.3ad bonds cabled to each
+// other (la0-lb0 on hub 5, la1-lb1 on hub 6).
+var testNICs = func() []NIC {
+	spec := []struct {
+		id  string
+		hub int
+	}{
+		{"ab0", 1}, {"ab1", 2}, // bond0 active-backup (+ link latency)
+		{"nm0", 3}, {"nm1", 4}, // bond1 without link monitoring
+		{"la0", 5}, {"la1", 6}, // bond2 802.3ad
+		{"lb0", 5}, {"lb1", 6}, // bond3 802.3ad, partner of bond2
+		{"ss0", 7}, // bond4 single slave
+	}
+	n := make([]NIC, len(spec))
+	for i, s := range spec {
+		n[i] = NIC{ID: s.id, Hub: s.hub, MAC: fmt.Sprintf("52:54:00:00:01:%02x", i+1)}
+	}
+	return n
+}()
