@@ -104,6 +104,20 @@ func evaluateGroup(g Group) (GroupResult, []Finding) {
 		return gr, fs
 	}
 
+	if g.DownReason != "" {
+		gr.State = StateDown
+		for _, m := range g.Members {
+			if m.State.Working() {
+				gr.Working++
+			}
+		}
+		add(CodeGroupDown, "", fmt.Sprintf("%s is down: %s", fn, g.DownReason), "The function this group provides is out.")
+		for _, c := range g.Conditions {
+			fs = append(fs, conditionFinding(g.ID, c))
+		}
+		return gr, fs
+	}
+
 	required := max(g.Required, 1)
 	var working, failed, unknown []Member
 	for _, m := range g.Members {
