@@ -48,7 +48,7 @@ func (a *agent) Ready() bool                    { return a.cur.Load().sched.Read
 
 // Describe and Collect delegate to the exporter in force (host labels may
 // change on reload).
-func (a *agent) Describe(chan<- *prometheus.Desc)   {}
+func (a *agent) Describe(chan<- *prometheus.Desc)    {}
 func (a *agent) Collect(ch chan<- prometheus.Metric) { a.cur.Load().exporter.Collect(ch) }
 
 // start builds and runs a generation for cfg, seeding finding ages from the
