@@ -13,18 +13,21 @@ up() { cut -d' ' -f1 /proc/uptime; }
 echo "@@MARK init-start $(up)"
 while read -r m params; do
   insmod "$m" $params || echo "@@INSMOD-FAILED $m"
+  echo "@@INSMOD ${m##*/} $(up)"
 done < /etc/vm/modules
 echo "@@MARK modules-loaded $(up)"
 while read -r mac name; do
+  # read, not cat: every fork costs under TCG
   for a in /sys/class/net/*/address; do
-    if [ "$(cat "$a")" = "$mac" ]; then
+    read -r have < "$a"
+    if [ "$have" = "$mac" ]; then
       dev=${a%/address}; dev=${dev##*/}
       [ "$dev" = "$name" ] || ip link set "$dev" name "$name" || echo "@@RENAME-FAILED $dev $name"
     fi
   done
 done < /etc/vm/nics
 ip link set lo up
-cat /proc/partitions
+echo "@@MARK nics-named $(up)"
 /bin/vmguest /etc/vm/plan.json
 echo "@@VMGUEST-EXIT rc=$? t=$(up)"
 sync

@@ -34,6 +34,7 @@ var harnessScenarios = []scenario.Scenario{
 	{
 		Name: "harness/spofwatch",
 		Steps: []scenario.Step{
+			{Name: "version", Sh: []string{guestSpofwatch + " version"}},
 			{Name: "check prints JSON", Check: &scenario.Check{}},
 			{Name: "daemon API answers", Daemon: "start", Check: &scenario.Check{API: true}},
 		},
