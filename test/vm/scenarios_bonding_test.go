@@ -94,7 +94,7 @@ var bondingScenarios = []Scenario{
 		Steps: []Step{
 			{Name: "daemon", Daemon: "start"},
 			{Name: "set_link off to API finding", Latency: &Latency{
-				Name: "bond", Rounds: 7, TargetP50Millis: 500,
+				Name: "bond", Rounds: 7, TargetP50Millis: 500, PollMillis: 20,
 				Fault:    Action{Host: []string{"set_link ab0 off"}, Wait: []FileCond{slaveMII("ab0", "down")}},
 				Changed:  []Expect{{Group: "network/bond/bond0", Findings: []FindingExpect{{Code: "redundancy_lost"}}}},
 				Restore:  Action{Host: []string{"set_link ab0 on"}, Wait: []FileCond{slaveMII("ab0", "up"), activeSlave("bond0", "ab0")}},

@@ -121,7 +121,7 @@ var raidScenarios = []Scenario{
 			{Name: "bitmap raid1 and daemon", Sh: []string{mdCreate("md6", 1, 2, "/dev/vdo /dev/vdp", "--bitmap=internal")},
 				Wait: []FileCond{active("md6", "raid1")}, Daemon: "start"},
 			{Name: "mdadm --fail to API finding", Latency: &Latency{
-				Name: "md", Rounds: 7, TargetP50Millis: 200,
+				Name: "md", Rounds: 7, TargetP50Millis: 200, PollMillis: 20,
 				Fault:    Action{Exec: [][]string{{"mdadm", "/dev/md6", "--fail", "/dev/vdp"}}},
 				Changed:  []Expect{{Group: "storage/md/md6", Findings: []FindingExpect{{Code: "redundancy_lost"}}}},
 				Restore:  Action{Sh: []string{"mdadm /dev/md6 --remove /dev/vdp", "mdadm /dev/md6 --re-add /dev/vdp"}, Wait: []FileCond{{Path: "/sys/block/md6/md/degraded", Contains: "0"}, {Path: "/sys/block/md6/md/sync_action", Contains: "idle"}}},
