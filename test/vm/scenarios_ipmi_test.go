@@ -11,7 +11,7 @@ var ipmiScenarios = []Scenario{
 		Needs: []string{"ipmi"},
 		Steps: []Step{
 			{Name: "all PSUs ok", TimeoutSeconds: 60,
-				Wait:  []FileCond{{Path: "/proc/devices", Contains: "ipmidev"}, {Path: "/sys/class/ipmi/ipmi0/dev", Contains: ":"}},
+				Wait: []FileCond{{Path: "/proc/devices", Contains: "ipmidev"}, {Path: "/sys/class/ipmi/ipmi0/dev", Contains: ":"}},
 				// Not "no findings at all": ipmi_sim's chassis reports the
 				// power restore policy always-off, which is a true finding.
 				Check: &Check{Expect: []Expect{{Group: "power/ipmi/psu", State: "redundant", Working: N(2),
