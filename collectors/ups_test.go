@@ -124,7 +124,7 @@ func TestUPSGroupUnknownKeepsReason(t *testing.T) {
 func TestNewUPSValidates(t *testing.T) {
 	bad := []UPSConfig{
 		{Target: "@host"},
-		{Target: "a@h", CAFile: "/x.pem"},                  // ca_file without starttls
+		{Target: "a@h", CAFile: "/x.pem"},                    // ca_file without starttls
 		{Target: "a@h", StartTLS: true, CAFile: "/nope.pem"}, // unreadable
 		{Target: "a@h", MaxLoad: -1},
 	}
