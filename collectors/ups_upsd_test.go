@@ -305,3 +305,17 @@ func TestPowerFeedsWithRealUPS(t *testing.T) {
 		t.Errorf("split feeds with 23%% + 41%% load: %s", describe(r))
 	}
 }
+
+func TestUPSCollectorStartTLS(t *testing.T) {
+	srv := nuttest.StartT(t, nuttest.Config{FixtureDir: upsFixtures, UPS: []string{"ups-a"}, TLS: true})
+	col, err := NewUPS(UPSOptions{Timeout: 5 * time.Second, UPS: []UPSConfig{
+		{Target: "ups-a@" + srv.Addr, Username: "monuser", Password: "monpass", StartTLS: true, CAFile: srv.CAFile},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _, err := evaluateUPS(context.Background(), col)
+	if err != nil || !clean(r, "ups-a") {
+		t.Fatalf("over STARTTLS: err %v, %s", err, describe(r))
+	}
+}

@@ -168,3 +168,22 @@ func selfSigned(t *testing.T) *x509.Certificate {
 	}
 	return cert
 }
+
+// BenchmarkPollTwoUPS is one collector poll: connect, LIST VAR of two
+// UPSes, LOGOUT, against a real upsd.
+func BenchmarkPollTwoUPS(b *testing.B) {
+	srv := nuttest.StartT(b, nuttest.Config{FixtureDir: "testdata/nut", UPS: []string{"ups-a", "ups-b"}})
+	ctx := context.Background()
+	for b.Loop() {
+		c, err := ups.Dial(ctx, srv.Addr, ups.Options{Timeout: 2 * time.Second})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, u := range []string{"ups-a", "ups-b"} {
+			if _, err := c.ListVars(ctx, u); err != nil {
+				b.Fatal(err)
+			}
+		}
+		c.Close()
+	}
+}
