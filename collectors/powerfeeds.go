@@ -35,12 +35,12 @@ func ApplyPowerFeeds(groups []spof.Group, feeds map[string]string) []spof.Group 
 	if len(feeds) == 0 {
 		return groups
 	}
-	upses := map[string]feedUPS{}
+	upses := map[string]powerFeedUPS{}
 	for _, g := range groups {
 		if g.Kind != spof.KindUPS || !strings.HasPrefix(g.ID, UPSGroupPrefix) {
 			continue
 		}
-		u := feedUPS{known: g.UnknownReason == ""}
+		u := powerFeedUPS{known: g.UnknownReason == ""}
 		if s, ok := upsAttr(g, AttrUPSStatus); ok && u.known {
 			for _, f := range strings.Fields(s) {
 				if ups.Flag(f) == ups.FlagOnBattery {
@@ -63,12 +63,12 @@ func ApplyPowerFeeds(groups []spof.Group, feeds map[string]string) []spof.Group 
 		if g.Kind != spof.KindPower {
 			continue
 		}
-		out[i] = applyFeeds(g, feeds, upses)
+		out[i] = applyPowerFeedsToGroup(g, feeds, upses)
 	}
 	return out
 }
 
-type feedUPS struct {
+type powerFeedUPS struct {
 	known     bool
 	onBattery bool
 	load      float64
@@ -76,7 +76,7 @@ type feedUPS struct {
 	runtime   string
 }
 
-func applyFeeds(g spof.Group, feeds map[string]string, upses map[string]feedUPS) spof.Group {
+func applyPowerFeedsToGroup(g spof.Group, feeds map[string]string, upses map[string]powerFeedUPS) spof.Group {
 	touched := false
 	members := make([]spof.Member, len(g.Members))
 	fedBy := map[string][]string{} // UPS name -> working PSUs it feeds
@@ -114,14 +114,14 @@ func applyFeeds(g spof.Group, feeds map[string]string, upses map[string]feedUPS)
 	}
 	g.Members = members
 	g.Conditions = append([]spof.Condition(nil), g.Conditions...)
-	if c, ok := loadCheck(g, fedBy, upses); ok {
+	if c, ok := powerFeedLoadCheck(g, fedBy, upses); ok {
 		g.Conditions = append(g.Conditions, c)
 	}
 	return g
 }
 
-// loadCheck is the 2N check over the UPSes that feed working PSUs of g.
-func loadCheck(g spof.Group, fedBy map[string][]string, upses map[string]feedUPS) (spof.Condition, bool) {
+// powerFeedLoadCheck is the 2N check over the UPSes that feed working PSUs of g.
+func powerFeedLoadCheck(g spof.Group, fedBy map[string][]string, upses map[string]powerFeedUPS) (spof.Condition, bool) {
 	if len(fedBy) < 2 {
 		return spof.Condition{}, false
 	}

@@ -9,7 +9,7 @@ import (
 	"github.com/spofwatch/spofwatch/spof"
 )
 
-func psuGroup(states ...spof.MemberState) spof.Group {
+func upsTestPSUs(states ...spof.MemberState) spof.Group {
 	g := spof.Group{ID: "power/ipmi/psu", Kind: spof.KindPower, Function: "power supplies", Required: 1}
 	for i, s := range states {
 		g.Members = append(g.Members, spof.Member{Name: "PSU" + string(rune('1'+i)), State: s})
@@ -32,7 +32,7 @@ func upsGroupWith(name, status, load string) spof.Group {
 	return g
 }
 
-func findingsOf(r spof.Result, group string, code spof.Code) []spof.Finding {
+func upsFindings(r spof.Result, group string, code spof.Code) []spof.Finding {
 	var out []spof.Finding
 	for _, f := range r.Findings {
 		if f.Group == group && f.Code == code {
@@ -52,11 +52,11 @@ func TestPowerFeeds(t *testing.T) {
 	}{
 		{
 			name:   "both PSUs on ups-a",
-			groups: []spof.Group{psuGroup(spof.MemberOK, spof.MemberOK), upsGroupWith("ups-a", "OL", "30")},
+			groups: []spof.Group{upsTestPSUs(spof.MemberOK, spof.MemberOK), upsGroupWith("ups-a", "OL", "30")},
 			feeds:  map[string]string{"PSU1": "ups-a", "PSU2": "ups-a"},
 			want:   []string{"shared_failure_domain"},
 			check: func(t *testing.T, r spof.Result) {
-				f := findingsOf(r, "power/ipmi/psu", spof.CodeSharedFailureDomain)[0]
+				f := upsFindings(r, "power/ipmi/psu", spof.CodeSharedFailureDomain)[0]
 				if !strings.Contains(f.Summary, "feed ups-a") || !strings.Contains(f.Summary, "PSU1, PSU2") {
 					t.Errorf("summary %q does not name ups-a and both PSUs", f.Summary)
 				}
@@ -64,23 +64,23 @@ func TestPowerFeeds(t *testing.T) {
 		},
 		{
 			name:   "both PSUs on one feed label without a UPS",
-			groups: []spof.Group{psuGroup(spof.MemberOK, spof.MemberOK)},
+			groups: []spof.Group{upsTestPSUs(spof.MemberOK, spof.MemberOK)},
 			feeds:  map[string]string{"PSU1": "pdu-left", "PSU2": "pdu-left"},
 			want:   []string{"shared_failure_domain"},
 		},
 		{
 			name:   "split across two UPSes, loads fit",
-			groups: []spof.Group{psuGroup(spof.MemberOK, spof.MemberOK), upsGroupWith("ups-a", "OL", "40"), upsGroupWith("ups-b", "OL", "55")},
+			groups: []spof.Group{upsTestPSUs(spof.MemberOK, spof.MemberOK), upsGroupWith("ups-a", "OL", "40"), upsGroupWith("ups-b", "OL", "55")},
 			feeds:  map[string]string{"PSU1": "ups-a", "PSU2": "ups-b"},
 			want:   nil,
 		},
 		{
 			name:   "2N load check fails",
-			groups: []spof.Group{psuGroup(spof.MemberOK, spof.MemberOK), upsGroupWith("ups-a", "OL", "61"), upsGroupWith("ups-b", "OL", "55")},
+			groups: []spof.Group{upsTestPSUs(spof.MemberOK, spof.MemberOK), upsGroupWith("ups-a", "OL", "61"), upsGroupWith("ups-b", "OL", "55")},
 			feeds:  map[string]string{"PSU1": "ups-a", "PSU2": "ups-b"},
 			want:   []string{"ups_overload"},
 			check: func(t *testing.T, r spof.Result) {
-				f := findingsOf(r, "power/ipmi/psu", spof.CodeUPSOverload)[0]
+				f := upsFindings(r, "power/ipmi/psu", spof.CodeUPSOverload)[0]
 				if !strings.Contains(f.Summary, "ups-a 61% + ups-b 55% = 116%") {
 					t.Errorf("summary %q", f.Summary)
 				}
@@ -88,34 +88,34 @@ func TestPowerFeeds(t *testing.T) {
 		},
 		{
 			name:   "2N check with an unknown load",
-			groups: []spof.Group{psuGroup(spof.MemberOK, spof.MemberOK), upsGroupWith("ups-a", "OL", "61"), upsGroupWith("ups-b", "OL", "")},
+			groups: []spof.Group{upsTestPSUs(spof.MemberOK, spof.MemberOK), upsGroupWith("ups-a", "OL", "61"), upsGroupWith("ups-b", "OL", "")},
 			feeds:  map[string]string{"PSU1": "ups-a", "PSU2": "ups-b"},
 			want:   []string{"notice"},
 		},
 		{
 			name:   "UPS on battery puts its PSU at risk",
-			groups: []spof.Group{psuGroup(spof.MemberOK, spof.MemberOK), upsGroupWith("ups-a", "OB DISCHRG", "20"), upsGroupWith("ups-b", "OL", "20")},
+			groups: []spof.Group{upsTestPSUs(spof.MemberOK, spof.MemberOK), upsGroupWith("ups-a", "OB DISCHRG", "20"), upsGroupWith("ups-b", "OL", "20")},
 			feeds:  map[string]string{"PSU1": "ups-a", "PSU2": "ups-b"},
 			want:   []string{"member_degraded/PSU1"},
 			check: func(t *testing.T, r spof.Result) {
-				f := findingsOf(r, "power/ipmi/psu", spof.CodeMemberDegraded)[0]
+				f := upsFindings(r, "power/ipmi/psu", spof.CodeMemberDegraded)[0]
 				if !strings.Contains(f.Summary, "fed by UPS ups-a, which is on battery") {
 					t.Errorf("summary %q", f.Summary)
 				}
-				if got := findingsOf(r, "ups/nut/ups-a", spof.CodeRedundancyLost); len(got) != 1 {
+				if got := upsFindings(r, "ups/nut/ups-a", spof.CodeRedundancyLost); len(got) != 1 {
 					t.Errorf("UPS group findings changed: %v", got)
 				}
 			},
 		},
 		{
 			name:   "failed PSU is not counted in the load check",
-			groups: []spof.Group{psuGroup(spof.MemberOK, spof.MemberFailed), upsGroupWith("ups-a", "OL", "61"), upsGroupWith("ups-b", "OL", "55")},
+			groups: []spof.Group{upsTestPSUs(spof.MemberOK, spof.MemberFailed), upsGroupWith("ups-a", "OL", "61"), upsGroupWith("ups-b", "OL", "55")},
 			feeds:  map[string]string{"PSU1": "ups-a", "PSU2": "ups-b"},
 			want:   []string{"redundancy_lost"},
 		},
 		{
 			name: "unknown UPS: domain only",
-			groups: []spof.Group{psuGroup(spof.MemberOK, spof.MemberOK),
+			groups: []spof.Group{upsTestPSUs(spof.MemberOK, spof.MemberOK),
 				{ID: UPSGroupPrefix + "ups-a", Kind: spof.KindUPS, UnknownReason: "DATA-STALE", Attributes: []spof.Attribute{{Key: AttrUPSStatus, Value: "OB"}}}},
 			feeds: map[string]string{"PSU1": "ups-a", "PSU2": "mains-b"},
 			want:  nil,
@@ -123,7 +123,7 @@ func TestPowerFeeds(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			before := psuGroup(spof.MemberOK, spof.MemberOK)
+			before := upsTestPSUs(spof.MemberOK, spof.MemberOK)
 			out := ApplyPowerFeeds(tc.groups, tc.feeds)
 			// pure: the input groups are untouched
 			if tc.groups[0].Members[0].Domains != nil || tc.groups[0].Members[0].State != before.Members[0].State {
@@ -134,8 +134,8 @@ func TestPowerFeeds(t *testing.T) {
 					t.Errorf("%s feed = %q, want %q", m.Name, m.Domains[spof.DomainFeed], tc.feeds[m.Name])
 				}
 			}
-			r := evalGroups(out...)
-			got := codes(r, "power/ipmi/psu")
+			r := upsEval(out...)
+			got := upsCodes(r, "power/ipmi/psu")
 			want := append([]string(nil), tc.want...)
 			sort.Strings(want)
 			if !slices.Equal(got, want) {
@@ -149,7 +149,7 @@ func TestPowerFeeds(t *testing.T) {
 }
 
 func TestPowerFeedsNoMap(t *testing.T) {
-	in := []spof.Group{psuGroup(spof.MemberOK, spof.MemberOK)}
+	in := []spof.Group{upsTestPSUs(spof.MemberOK, spof.MemberOK)}
 	out := ApplyPowerFeeds(in, nil)
 	if len(out) != 1 || out[0].Members[0].Domains != nil {
 		t.Errorf("no feeds changed groups: %+v", out)

@@ -29,7 +29,7 @@ func evaluateUPS(ctx context.Context, c *UPSCollector) (spof.Result, Result, err
 	return spof.Evaluate(spof.Input{Groups: res.Groups, Collectors: []spof.CollectorStatus{st}, Now: time.Now()}), res, err
 }
 
-func hasCode(r spof.Result, group string, code spof.Code) bool {
+func upsHasCode(r spof.Result, group string, code spof.Code) bool {
 	for _, f := range r.Findings {
 		if f.Group == group && f.Code == code {
 			return true
@@ -38,7 +38,7 @@ func hasCode(r spof.Result, group string, code spof.Code) bool {
 	return false
 }
 
-func groupOf(r spof.Result, id string) (spof.GroupResult, bool) {
+func upsGroupOf(r spof.Result, id string) (spof.GroupResult, bool) {
 	for _, g := range r.Groups {
 		if g.Group.ID == id {
 			return g, true
@@ -47,9 +47,9 @@ func groupOf(r spof.Result, id string) (spof.GroupResult, bool) {
 	return spof.GroupResult{}, false
 }
 
-// waitFor collects every 25 ms until cond holds and returns how long it
+// upsWaitFor collects every 25 ms until cond holds and returns how long it
 // took.
-func waitFor(t *testing.T, ctx context.Context, c *UPSCollector, what string, cond func(spof.Result, error) bool) time.Duration {
+func upsWaitFor(t *testing.T, ctx context.Context, c *UPSCollector, what string, cond func(spof.Result, error) bool) time.Duration {
 	t.Helper()
 	start := time.Now()
 	var last spof.Result
@@ -61,13 +61,13 @@ func waitFor(t *testing.T, ctx context.Context, c *UPSCollector, what string, co
 		}
 		last, lastErr = r, err
 		if time.Since(start) > 20*time.Second || ctx.Err() != nil {
-			t.Fatalf("%s: not seen within 20 s; last err %v, findings %s", what, lastErr, describe(last))
+			t.Fatalf("%s: not seen within 20 s; last err %v, findings %s", what, lastErr, upsDescribe(last))
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
 }
 
-func describe(r spof.Result) string {
+func upsDescribe(r spof.Result) string {
 	var parts []string
 	for _, g := range r.Groups {
 		parts = append(parts, fmt.Sprintf("%s=%s(%s)", g.Group.ID, g.State, g.Group.UnknownReason))
@@ -79,8 +79,8 @@ func describe(r spof.Result) string {
 }
 
 // clean reports whether a UPS group is redundant with no findings.
-func clean(r spof.Result, name string) bool {
-	g, ok := groupOf(r, UPSGroupPrefix+name)
+func upsClean(r spof.Result, name string) bool {
+	g, ok := upsGroupOf(r, UPSGroupPrefix+name)
 	if !ok || g.State != spof.StateRedundant {
 		return false
 	}
@@ -111,10 +111,10 @@ func TestUPSCollectorAcceptance(t *testing.T) {
 
 	// OL: redundant.
 	r, res, err := evaluateUPS(ctx, col)
-	if err != nil || !clean(r, "ups-a") || !clean(r, "ups-b") {
-		t.Fatalf("baseline OL: err %v, %s", err, describe(r))
+	if err != nil || !upsClean(r, "ups-a") || !upsClean(r, "ups-b") {
+		t.Fatalf("baseline OL: err %v, %s", err, upsDescribe(r))
 	}
-	checkMetrics(t, res)
+	upsCheckMetrics(t, res)
 
 	tests := []struct {
 		name string
@@ -136,42 +136,42 @@ func TestUPSCollectorAcceptance(t *testing.T) {
 		if err := srv.Set("ups-a", tc.vars); err != nil {
 			t.Fatal(err)
 		}
-		d := waitFor(t, ctx, col, tc.name, func(r spof.Result, err error) bool {
-			return err == nil && hasCode(r, "ups/nut/ups-a", tc.code)
+		d := upsWaitFor(t, ctx, col, tc.name, func(r spof.Result, err error) bool {
+			return err == nil && upsHasCode(r, "ups/nut/ups-a", tc.code)
 		})
 		inject = append(inject, d)
 		r, _, _ := evaluateUPS(ctx, col)
-		if !clean(r, "ups-b") {
-			t.Errorf("%s on ups-a changed ups-b: %s", tc.name, describe(r))
+		if !upsClean(r, "ups-b") {
+			t.Errorf("%s on ups-a changed ups-b: %s", tc.name, upsDescribe(r))
 		}
 		t.Logf("%-26s -> %-16s after %v", tc.name, tc.code, d.Round(time.Millisecond))
 		if err := srv.Reset("ups-a"); err != nil {
 			t.Fatal(err)
 		}
-		recover = append(recover, waitFor(t, ctx, col, tc.name+" recovery", func(r spof.Result, err error) bool {
-			return err == nil && clean(r, "ups-a")
+		recover = append(recover, upsWaitFor(t, ctx, col, tc.name+" recovery", func(r spof.Result, err error) bool {
+			return err == nil && upsClean(r, "ups-a")
 		}))
 	}
-	t.Logf("injection -> finding: %s", stats(inject))
-	t.Logf("reset -> clean again: %s", stats(recover))
+	t.Logf("injection -> finding: %s", upsStats(inject))
+	t.Logf("reset -> clean again: %s", upsStats(recover))
 
 	// One driver killed: that UPS unknown with the reason, the other fine.
 	if err := srv.KillDriver("ups-b"); err != nil {
 		t.Fatal(err)
 	}
-	d := waitFor(t, ctx, col, "driver killed", func(r spof.Result, err error) bool {
-		g, ok := groupOf(r, "ups/nut/ups-b")
+	d := upsWaitFor(t, ctx, col, "driver killed", func(r spof.Result, err error) bool {
+		g, ok := upsGroupOf(r, "ups/nut/ups-b")
 		return err == nil && ok && g.State == spof.StateUnknown &&
 			(strings.Contains(g.Group.UnknownReason, "DRIVER-NOT-CONNECTED") || strings.Contains(g.Group.UnknownReason, "DATA-STALE")) &&
-			hasCode(r, "ups/nut/ups-b", spof.CodeCollectorUnavailable) && clean(r, "ups-a")
+			upsHasCode(r, "ups/nut/ups-b", spof.CodeCollectorUnavailable) && upsClean(r, "ups-a")
 	})
 	r, _, _ = evaluateUPS(ctx, col)
-	g, _ := groupOf(r, "ups/nut/ups-b")
+	g, _ := upsGroupOf(r, "ups/nut/ups-b")
 	t.Logf("driver killed -> ups-b unknown after %v: %s", d.Round(time.Millisecond), g.Group.UnknownReason)
 	if err := srv.StartDriver("ups-b"); err != nil {
 		t.Fatal(err)
 	}
-	d = waitFor(t, ctx, col, "driver restarted", func(r spof.Result, err error) bool { return err == nil && clean(r, "ups-b") })
+	d = upsWaitFor(t, ctx, col, "driver restarted", func(r spof.Result, err error) bool { return err == nil && upsClean(r, "ups-b") })
 	t.Logf("driver restarted -> ups-b redundant after %v", d.Round(time.Millisecond))
 
 	// upsd stopped: the collection fails, Evaluate reports collector_unavailable.
@@ -179,21 +179,21 @@ func TestUPSCollectorAcceptance(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, _, err = evaluateUPS(ctx, col)
-	if err == nil || errors.Is(err, ErrNoData) || !hasCode(r, spof.CollectorGroupID("ups"), spof.CodeCollectorUnavailable) {
-		t.Fatalf("upsd stopped: err %v, %s", err, describe(r))
+	if err == nil || errors.Is(err, ErrNoData) || !upsHasCode(r, spof.CollectorGroupID("ups"), spof.CodeCollectorUnavailable) {
+		t.Fatalf("upsd stopped: err %v, %s", err, upsDescribe(r))
 	}
 	t.Logf("upsd stopped -> %v", err)
 	// upsd restarted: recovery.
 	if err := srv.StartUpsd(ctx); err != nil {
 		t.Fatal(err)
 	}
-	d = waitFor(t, ctx, col, "upsd restarted", func(r spof.Result, err error) bool {
-		return err == nil && clean(r, "ups-a") && clean(r, "ups-b")
+	d = upsWaitFor(t, ctx, col, "upsd restarted", func(r spof.Result, err error) bool {
+		return err == nil && upsClean(r, "ups-a") && upsClean(r, "ups-b")
 	})
 	t.Logf("upsd restarted -> both redundant after %v (from readiness)", d.Round(time.Millisecond))
 }
 
-func stats(ds []time.Duration) string {
+func upsStats(ds []time.Duration) string {
 	s := slices.Clone(ds)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	if len(s) == 0 {
@@ -202,7 +202,7 @@ func stats(ds []time.Duration) string {
 	return fmt.Sprintf("n=%d min %v median %v max %v", len(s), s[0].Round(time.Millisecond), s[len(s)/2].Round(time.Millisecond), s[len(s)-1].Round(time.Millisecond))
 }
 
-func checkMetrics(t *testing.T, res Result) {
+func upsCheckMetrics(t *testing.T, res Result) {
 	t.Helper()
 	got := map[string]float64{}
 	for _, m := range res.Metrics {
@@ -255,8 +255,8 @@ func TestUPSCollectorProbe(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, _, err := evaluateUPS(ctx, col)
-	if err != nil || !clean(r, "ups-a") || !clean(r, "ups-b") {
-		t.Fatalf("probe: err %v, %s", err, describe(r))
+	if err != nil || !upsClean(r, "ups-a") || !upsClean(r, "ups-b") {
+		t.Fatalf("probe: err %v, %s", err, upsDescribe(r))
 	}
 	// Once upsd answered, losing it is an error, not "no UPS here".
 	if err := srv.StopUpsd(); err != nil {
@@ -281,10 +281,10 @@ func TestPowerFeedsWithRealUPS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	groups := append([]spof.Group{psuGroup(spof.MemberOK, spof.MemberOK)}, res.Groups...)
+	groups := append([]spof.Group{upsTestPSUs(spof.MemberOK, spof.MemberOK)}, res.Groups...)
 	r := spof.Evaluate(spof.Input{Groups: ApplyPowerFeeds(groups, map[string]string{"PSU1": "ups-a", "PSU2": "ups-a"})})
-	if fs := findingsOf(r, "power/ipmi/psu", spof.CodeSharedFailureDomain); len(fs) != 1 || !strings.Contains(fs[0].Summary, "ups-a") {
-		t.Errorf("both PSUs on ups-a: %s", describe(r))
+	if fs := upsFindings(r, "power/ipmi/psu", spof.CodeSharedFailureDomain); len(fs) != 1 || !strings.Contains(fs[0].Summary, "ups-a") {
+		t.Errorf("both PSUs on ups-a: %s", upsDescribe(r))
 	}
 	// split feeds, ups-a on battery
 	if err := srv.Set("ups-a", map[string]string{"ups.status": "OB DISCHRG"}); err != nil {
@@ -296,13 +296,13 @@ func TestPowerFeedsWithRealUPS(t *testing.T) {
 	if res, err = col.Collect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	groups = append([]spof.Group{psuGroup(spof.MemberOK, spof.MemberOK)}, res.Groups...)
+	groups = append([]spof.Group{upsTestPSUs(spof.MemberOK, spof.MemberOK)}, res.Groups...)
 	r = spof.Evaluate(spof.Input{Groups: ApplyPowerFeeds(groups, map[string]string{"PSU1": "ups-a", "PSU2": "ups-b"})})
-	if fs := findingsOf(r, "power/ipmi/psu", spof.CodeMemberDegraded); len(fs) != 1 || fs[0].Member != "PSU1" {
-		t.Errorf("ups-a on battery: %s", describe(r))
+	if fs := upsFindings(r, "power/ipmi/psu", spof.CodeMemberDegraded); len(fs) != 1 || fs[0].Member != "PSU1" {
+		t.Errorf("ups-a on battery: %s", upsDescribe(r))
 	}
-	if hasCode(r, "power/ipmi/psu", spof.CodeSharedFailureDomain) || hasCode(r, "power/ipmi/psu", spof.CodeUPSOverload) {
-		t.Errorf("split feeds with 23%% + 41%% load: %s", describe(r))
+	if upsHasCode(r, "power/ipmi/psu", spof.CodeSharedFailureDomain) || upsHasCode(r, "power/ipmi/psu", spof.CodeUPSOverload) {
+		t.Errorf("split feeds with 23%% + 41%% load: %s", upsDescribe(r))
 	}
 }
 
@@ -315,7 +315,7 @@ func TestUPSCollectorStartTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, _, err := evaluateUPS(context.Background(), col)
-	if err != nil || !clean(r, "ups-a") {
-		t.Fatalf("over STARTTLS: err %v, %s", err, describe(r))
+	if err != nil || !upsClean(r, "ups-a") {
+		t.Fatalf("over STARTTLS: err %v, %s", err, upsDescribe(r))
 	}
 }
