@@ -197,7 +197,15 @@ func (c *Client) login(ctx context.Context) error {
 	if err != nil {
 		return opError(c.addr, "PASSWORD", errors.New("password contains a line break or NUL"))
 	}
-	okReply := func() error { _, err := expectOK(c.lr, c.opts.MaxResponseBytes); return err }
+	okReply := func() error {
+		_, err := expectOK(c.lr, c.opts.MaxResponseBytes)
+		// Keep only the code of a refusal: whatever text follows it is
+		// not ours to log next to credentials.
+		if se, ok := IsServerError(err); ok {
+			return &ServerError{Code: se.Code}
+		}
+		return err
+	}
 	if err := c.roundTrip(ctx, "USERNAME "+user, "USERNAME", okReply); err != nil {
 		return err
 	}

@@ -224,3 +224,25 @@ func TestNeverSendsLogin(t *testing.T) {
 		t.Errorf("client sent %q, want %q", lines, want)
 	}
 }
+
+func TestPasswordNeverInErrors(t *testing.T) {
+	const secret = "s3cr3t-pw"
+	addr := hostileServer(t, func(c net.Conn, first string) {
+		c.Write([]byte("OK\n")) // USERNAME
+		r := bufio.NewReader(c)
+		if _, err := r.ReadString('\n'); err != nil {
+			return
+		}
+		c.Write([]byte("ERR INVALID-PASSWORD " + secret + "\n")) // a server echoing it back
+	})
+	_, err := Dial(context.Background(), addr, Options{Username: "u", Password: secret, Timeout: 2 * time.Second})
+	if err == nil {
+		t.Fatal("login accepted")
+	}
+	if !errors.Is(err, ErrInvalidPassword) {
+		t.Errorf("err = %v, want INVALID-PASSWORD", err)
+	}
+	if strings.Contains(err.Error(), secret) {
+		t.Errorf("error contains the password: %v", err)
+	}
+}
