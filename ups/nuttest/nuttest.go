@@ -27,12 +27,12 @@ import (
 	"time"
 )
 
-// Binaries run. /sbin/upsd on Debian is a wrapper that reads
+// Default binaries. /sbin/upsd on Debian is a wrapper that reads
 // /etc/nut/nut.conf and exits "upsd disabled"; the real daemon is here.
-var (
-	UpsdPath     = "/lib/nut/upsd"
-	DummyUPSPath = "/lib/nut/dummy-ups"
-	CertutilPath = "certutil"
+const (
+	DefaultUpsdPath     = "/lib/nut/upsd"
+	DefaultDummyUPSPath = "/lib/nut/dummy-ups"
+	DefaultCertutilPath = "certutil"
 )
 
 // Config describes one upsd instance.
@@ -49,6 +49,8 @@ type Config struct {
 	Dir string
 	// MaxAge is upsd's MAXAGE (seconds before data is stale); 0 means 15.
 	MaxAge int
+	// UpsdPath, DummyUPSPath and CertutilPath override the Default* binaries.
+	UpsdPath, DummyUPSPath, CertutilPath string
 }
 
 // Server is a running upsd with its drivers.
@@ -124,6 +126,15 @@ func (d *devFile) render() []byte {
 func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.MaxAge == 0 {
 		cfg.MaxAge = 15
+	}
+	if cfg.UpsdPath == "" {
+		cfg.UpsdPath = DefaultUpsdPath
+	}
+	if cfg.DummyUPSPath == "" {
+		cfg.DummyUPSPath = DefaultDummyUPSPath
+	}
+	if cfg.CertutilPath == "" {
+		cfg.CertutilPath = DefaultCertutilPath
 	}
 	s := &Server{cfg: cfg, drivers: map[string]*exec.Cmd{}, base: map[string]*devFile{}, cur: map[string]*devFile{}, mtime: map[string]int64{}}
 	s.asRoot = os.Geteuid() == 0
@@ -242,7 +253,7 @@ func (s *Server) makeCertDB(ctx context.Context) error {
 	}
 	db := "sql:" + dir
 	run := func(args ...string) ([]byte, error) {
-		out, err := exec.CommandContext(ctx, CertutilPath, args...).CombinedOutput()
+		out, err := exec.CommandContext(ctx, s.cfg.CertutilPath, args...).CombinedOutput()
 		if err != nil {
 			return out, fmt.Errorf("nuttest: certutil %s: %w: %s", args[0], err, out)
 		}
@@ -377,7 +388,7 @@ func (s *Server) StartDriver(name string) error {
 	// -F leaves its socket behind when killed; a new driver would refuse
 	// nothing, but remove it so upsd reconnects to the new one cleanly.
 	_ = os.Remove(filepath.Join(s.StateDir, "dummy-ups-"+name))
-	cmd, err := s.start([]string{DummyUPSPath, "-a", name, "-F"}, "dummy-ups-"+name+".log")
+	cmd, err := s.start([]string{s.cfg.DummyUPSPath, "-a", name, "-F"}, "dummy-ups-"+name+".log")
 	if err != nil {
 		return err
 	}
@@ -429,7 +440,7 @@ func (s *Server) StartUpsd(ctx context.Context) error {
 		s.mu.Unlock()
 		return errors.New("nuttest: upsd already running")
 	}
-	cmd, err := s.start([]string{UpsdPath, "-F"}, "upsd.log")
+	cmd, err := s.start([]string{s.cfg.UpsdPath, "-F"}, "upsd.log")
 	if err != nil {
 		s.mu.Unlock()
 		return err
