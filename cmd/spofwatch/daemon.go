@@ -53,8 +53,7 @@ func (a *agent) Collect(ch chan<- prometheus.Metric) { a.cur.Load().exporter.Col
 
 // start builds and runs a generation for cfg, seeding finding ages from the
 // previous generation so "since" survives a reload.
-func (a *agent) start(ctx context.Context, cfg *config.Config, prev *generation) *generation {
-	entries, watchers := buildEntries(cfg, a.opts, a.logger)
+func (a *agent) start(ctx context.Context, cfg *config.Config, entries []collectors.Entry, watchers []watcher, prev *generation) *generation {
 	opts := collectors.SchedulerOptions{Entries: entries, Logger: a.logger, Compose: composeFor(cfg)}
 	if prev != nil {
 		opts.Seed = prev.sched.Snapshot().Evaluation.Findings
@@ -97,8 +96,12 @@ func runDaemon(cfg *config.Config, o options, logger *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
+	entries, watchers, err := buildEntries(cfg, o, logger)
+	if err != nil {
+		return configError{err}
+	}
 	a := &agent{logger: logger, opts: o, snapshots: make(chan *collectors.Snapshot, 1)}
-	a.cur.Store(a.start(ctx, cfg, nil))
+	a.cur.Store(a.start(ctx, cfg, entries, watchers, nil))
 
 	spofRegistry := prometheus.NewRegistry()
 	spofRegistry.MustRegister(a, versioncollector.NewCollector("spofwatch"))
@@ -145,12 +148,17 @@ func runDaemon(cfg *config.Config, o options, logger *slog.Logger) error {
 // stays in force.
 func (a *agent) reload(ctx context.Context) {
 	cfg, err := loadConfig(a.opts, a.logger)
+	var entries []collectors.Entry
+	var watchers []watcher
+	if err == nil {
+		entries, watchers, err = buildEntries(cfg, a.opts, a.logger)
+	}
 	if err != nil {
 		a.logger.Error("config reload rejected; the previous configuration stays in force", "path", a.opts.configFile, "err", err)
 		return
 	}
 	old := a.cur.Load()
-	a.cur.Store(a.start(ctx, cfg, old))
+	a.cur.Store(a.start(ctx, cfg, entries, watchers, old))
 	old.cancel()
 	<-old.done
 	a.logger.Info("configuration reloaded", "path", a.opts.configFile)
@@ -172,7 +180,3 @@ func (a *agent) consume(ctx context.Context, g prometheus.Gatherer) {
 	}
 }
 
-// composeFor returns the cross-collector step for a config (power feeds).
-func composeFor(cfg *config.Config) collectors.Compose {
-	return nil
-}
