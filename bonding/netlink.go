@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -16,6 +17,9 @@ type WatchOptions struct {
 	// Resubscribe is the wait before subscribing again after the netlink
 	// socket failed (ENOBUFS on an event storm); default 1s.
 	Resubscribe time.Duration
+	// Namespace, when set, is the network namespace to watch; default the
+	// caller's.
+	Namespace *netns.NsHandle
 }
 
 // WatchLinks subscribes to rtnetlink link events (RTNLGRP_LINK) and calls
@@ -56,6 +60,7 @@ func WatchLinks(ctx context.Context, notify func(), opts WatchOptions) error {
 			// ifindexes, so a later release (which carries no master) is
 			// still recognised.
 			ListExisting: true,
+			Namespace:    opts.Namespace,
 		})
 		if err != nil {
 			close(done)
