@@ -108,6 +108,23 @@ func TestParseProc(t *testing.T) {
 			},
 		},
 		{
+			// Real kernel 6.1 (QEMU lab), read as root, after QMP set_link off.
+			file: "qemu-6.1-active-backup-failover.txt", mode: ModeActiveBackup, active: "eth1", primary: "eth0", mii: "up",
+			miimon: 100, arp: 0, up: 0, down: 0, minLinks: U, activeAgg: U, numPorts: U,
+			slaves: []slaveView{
+				{"eth0", "down", 1, U, U, U, ""},
+				{"eth1", "up", 0, U, U, U, ""},
+			},
+		},
+		{
+			file: "qemu-6.1-8023ad-link-down.txt", mode: Mode8023AD, mii: "up",
+			miimon: 100, arp: 0, up: 0, down: 0, minLinks: 0, activeAgg: 1, numPorts: 1, partnerMAC: "52:54:00:00:00:03",
+			slaves: []slaveView{
+				{"eth0", "up", 0, 1, 63, 63, "52:54:00:00:00:03"},
+				{"eth1", "down", 1, 1, 15, 55, "52:54:00:00:00:03"},
+			},
+		},
+		{
 			file: "lacp-not-negotiated-constructed.txt", mode: Mode8023AD, mii: "up",
 			miimon: 100, arp: 0, up: 0, down: 0, minLinks: 0, activeAgg: 1, numPorts: 1, partnerMAC: "00:00:00:00:00:00",
 			slaves: []slaveView{

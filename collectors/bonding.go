@@ -175,8 +175,36 @@ func bondSlaveMember(b bonding.Bond, s bonding.Slave) spof.Member {
 		m.State, m.Detail = spof.MemberFailed, "in no aggregator (LACP)"
 	case b.ActiveAggregator > 0 && s.AggregatorID > 0 && s.AggregatorID != b.ActiveAggregator:
 		m.State, m.Detail = spof.MemberFailed, fmt.Sprintf("in aggregator %d, active aggregator is %d", s.AggregatorID, b.ActiveAggregator)
+	case s.ActorPortState >= 0 && s.ActorPortState&bonding.PortStateDefaulted == 0 && s.ActorPortState&bonding.PortStateDistributing == 0:
+		// LACP with a partner, but the port does not transmit: the
+		// partner's PDUs stopped (expired) or it is out of sync. Without a
+		// partner (DEFAULTED) the kernel enables the port regardless of
+		// these bits, see lacpNotNegotiated.
+		m.State, m.Detail = spof.MemberFailed, fmt.Sprintf("link up but LACP not distributing (actor port state %d: %s)", s.ActorPortState, lacpStateText(s.ActorPortState))
 	}
 	return m
+}
+
+// lacpStateText names the set bits of an LACP port state that matter to
+// an operator.
+func lacpStateText(st int) string {
+	var parts []string
+	for _, b := range []struct {
+		bit  int
+		name string
+	}{
+		{bonding.PortStateSync, "in sync"}, {bonding.PortStateCollecting, "collecting"},
+		{bonding.PortStateDistributing, "distributing"}, {bonding.PortStateDefaulted, "defaulted"},
+		{bonding.PortStateExpired, "expired"},
+	} {
+		if st&b.bit != 0 {
+			parts = append(parts, b.name)
+		}
+	}
+	if st&bonding.PortStateSync == 0 {
+		parts = append(parts, "out of sync")
+	}
+	return strings.Join(parts, ", ")
 }
 
 func bondAttributes(b bonding.Bond) []spof.Attribute {

@@ -116,6 +116,16 @@ func TestBondingVerdicts(t *testing.T) {
 			summaries: []string{"LACP was never negotiated with the switch (partner MAC 00:00:00:00:00:00)"},
 		},
 		{
+			// Real kernel: carrier up, in the active aggregator, but the
+			// partner went silent.
+			tree: "lacp-partner-expired", group: "network/bond/bond2", state: spof.StateRedundancyLost, required: 1,
+			function: "bond2 (802.3ad)", codes: []string{"redundancy_lost/critical"},
+			members: map[string]string{
+				"eth3": "failed: link up but LACP not distributing (actor port state 143: in sync, expired)",
+				"eth2": "ok: ",
+			},
+		},
+		{
 			tree: "old-naming", group: "network/bond/int", state: spof.StateRedundancyLost, required: 1,
 			function: "int", codes: []string{"redundancy_lost/critical"},
 			members: map[string]string{"eth1": "failed: link down", "eth5": "ok: "},

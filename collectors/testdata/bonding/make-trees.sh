@@ -189,6 +189,23 @@ nic enp145s0f1 $F1 bond0 state=backup mii_status=up link_failure_count=0 perm_hw
 	ad_aggregator_id=2 ad_actor_oper_port_state=69 ad_partner_oper_port_state=1
 cp $PROCSAMPLES/lacp-not-negotiated-constructed.txt $T/proc/net/bonding/bond0
 
+# --- lacp-partner-expired: real kernel 6.1 under QEMU (the lab of this
+# repository's VM harness): bond2's eth3 still has carrier and sits in the
+# active aggregator, but its partner port (eth1 of bond1, link set off by
+# QMP set_link) stopped sending LACPDUs: actor state 143 (expired, not
+# distributing), partner state 55. Values read by spofwatch's reader in the
+# guest.
+new lacp-partner-expired
+G2=pci0000:00/0000:00:04.0/virtio2
+G3=pci0000:00/0000:00:05.0/virtio3
+bond bond2 "mode=802.3ad 4" miimon=100 arp_interval=0 arp_ip_target= updelay=0 downdelay=0 primary= active_slave= \
+	mii_status=up min_links=0 "slaves=eth2 eth3" ad_aggregator=1 ad_num_ports=2 \
+	ad_partner_mac=52:54:00:00:00:01 ad_actor_key=9 ad_partner_key=9 "lacp_rate=fast 1"
+nic eth2 $G2 bond2 state=active mii_status=up link_failure_count=0 perm_hwaddr=52:54:00:00:00:03 queue_id=0 \
+	ad_aggregator_id=1 ad_actor_oper_port_state=63 ad_partner_oper_port_state=63
+nic eth3 $G3 bond2 state=backup mii_status=up link_failure_count=0 perm_hwaddr=52:54:00:00:00:04 queue_id=0 \
+	ad_aggregator_id=1 ad_actor_oper_port_state=143 ad_partner_oper_port_state=55
+
 # --- old-naming: node_exporter's fixture (collector/fixtures/sys.ttar):
 # bonds with only bonding/slaves, slaves reached through slave_<if>
 # directories, no mode or monitor attributes, no /proc
