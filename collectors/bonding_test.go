@@ -3,6 +3,7 @@ package collectors
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -305,5 +306,30 @@ func TestBondGroup(t *testing.T) {
 	g, err = BondGroup(sys, proc, "bond9")
 	if err == nil || g.UnknownReason == "" {
 		t.Errorf("missing bond: err=%v group=%+v, want an error and an unknown group", err, g)
+	}
+}
+
+// The uplink over a bond is judged by the bonding rules: a default route
+// over bondm whose second port sits outside the active aggregator has lost
+// its redundancy, although both links are up.
+func TestUplinkOverBondUsesBondingRules(t *testing.T) {
+	sys, proc := bondingTree(t, "split-aggregator")
+	route := "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n" +
+		"bondm\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n"
+	if err := os.WriteFile(filepath.Join(proc, "net", "route"), []byte(route), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := NewUplink(UplinkOptions{SysPath: sys, ProcPath: proc}).Collect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := spof.Evaluate(spof.Input{Groups: res.Groups, Now: time.Unix(0, 0)})
+	if len(ev.Groups) != 1 || ev.Groups[0].State != spof.StateRedundancyLost {
+		t.Fatalf("uplink = %+v, want redundancy_lost", ev.Groups)
+	}
+	for _, m := range ev.Groups[0].Group.Members {
+		if m.Name == "enp197s0f2" && (m.State != spof.MemberFailed || m.Detail != "in aggregator 1, active aggregator is 2") {
+			t.Errorf("enp197s0f2 = %s %q", m.State, m.Detail)
+		}
 	}
 }
