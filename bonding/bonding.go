@@ -90,6 +90,9 @@ type Bond struct {
 	// "" when hidden (reader lacks CAP_NET_ADMIN) or unknown.
 	PartnerMAC string
 	Slaves     []Slave
+	// SlavesKnown is set when a slave list was read (sysfs bonding/slaves or
+	// /proc): an empty Slaves then means the bond really has none.
+	SlavesKnown bool
 	// Problems lists what could not be read, as "what: why".
 	Problems []string
 }

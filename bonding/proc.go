@@ -184,6 +184,7 @@ func ParseProc(name string, r io.Reader) (Bond, error) {
 	if !found {
 		return b, errNoBondingFields
 	}
+	b.SlavesKnown = true
 	// The ARP lines are only printed when the ARP monitor is on: a bond
 	// file that was read to the end without them has arp_interval 0.
 	if b.ARPInterval == Unknown && b.MIIMon != Unknown {

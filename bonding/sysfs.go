@@ -164,6 +164,7 @@ func (f FS) readBondSysfs(b *Bond, dir string) {
 		b.Mode = Mode(firstField(v))
 	}
 	if v, ok := r.str("slaves"); ok {
+		b.SlavesKnown = true
 		for _, s := range strings.Fields(v) {
 			if s != "++more++" {
 				b.Slaves = append(b.Slaves, unknownSlave(s))
@@ -232,6 +233,7 @@ func merge(b *Bond, p Bond, haveSys bool) {
 	}
 	if !haveSys || len(b.Slaves) == 0 {
 		b.Slaves = append([]Slave(nil), p.Slaves...)
+		b.SlavesKnown = true
 		return
 	}
 	byName := map[string]Slave{}

@@ -86,6 +86,9 @@ func (c *Bonding) Collect(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	if len(bonds) == 0 {
+		return Result{}, ErrNoData // the driver is loaded, but there is no bond
+	}
 	res := Result{Descs: c.descs.all()}
 	for _, b := range bonds {
 		for _, p := range b.Problems {
@@ -125,8 +128,13 @@ func BondToGroup(b bonding.Bond) spof.Group {
 	if b.Mode == bonding.Mode8023AD && b.MinLinks > 1 {
 		g.Required = b.MinLinks
 	}
-	if b.Mode == "" && len(b.Slaves) == 0 && len(b.Problems) > 0 {
-		g.UnknownReason = "bond unreadable: " + strings.Join(b.Problems, "; ")
+	if !b.SlavesKnown {
+		// Without a slave list, "no members" would read as a bond that is
+		// down; it is a bond we could not read.
+		g.UnknownReason = "slave list unreadable"
+		if len(b.Problems) > 0 {
+			g.UnknownReason += ": " + strings.Join(b.Problems, "; ")
+		}
 		return g
 	}
 	for _, s := range b.Slaves {

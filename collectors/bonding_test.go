@@ -13,6 +13,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/spofwatch/spofwatch/bonding"
 	"github.com/spofwatch/spofwatch/bonding/bondingtest"
 	"github.com/spofwatch/spofwatch/spof"
 )
@@ -331,5 +332,33 @@ func TestUplinkOverBondUsesBondingRules(t *testing.T) {
 		if m.Name == "enp197s0f2" && (m.State != spof.MemberFailed || m.Detail != "in aggregator 1, active aggregator is 2") {
 			t.Errorf("enp197s0f2 = %s %q", m.State, m.Detail)
 		}
+	}
+}
+
+// A bond whose slave list cannot be read is unknown, never down or healthy.
+func TestBondUnreadableSlavesIsUnknown(t *testing.T) {
+	g := BondToGroup(bonding.Bond{Name: "bond0", Mode: bonding.ModeActiveBackup, Problems: []string{"read slaves: permission denied"}})
+	ev := spof.Evaluate(spof.Input{Groups: []spof.Group{g}, Now: time.Unix(0, 0)})
+	if ev.Groups[0].State != spof.StateUnknown || !strings.Contains(g.UnknownReason, "permission denied") {
+		t.Fatalf("state %s reason %q, want unknown naming the cause", ev.Groups[0].State, g.UnknownReason)
+	}
+	g = BondToGroup(bonding.Bond{Name: "bond0", Mode: bonding.ModeActiveBackup, SlavesKnown: true})
+	ev = spof.Evaluate(spof.Input{Groups: []spof.Group{g}, Now: time.Unix(0, 0)})
+	if ev.Groups[0].State != spof.StateDown {
+		t.Fatalf("a bond with no slaves: state %s, want down", ev.Groups[0].State)
+	}
+}
+
+func TestBondingDriverWithoutBondsIsNoData(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "sys", "class", "net"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "sys", "class", "net", "bonding_masters"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := NewBonding(BondingOptions{SysPath: filepath.Join(dir, "sys"), ProcPath: filepath.Join(dir, "proc")}).Collect(context.Background())
+	if !errors.Is(err, ErrNoData) {
+		t.Fatalf("err = %v, want ErrNoData", err)
 	}
 }
