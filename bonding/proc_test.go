@@ -254,3 +254,13 @@ func FuzzParseProc(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkParseProc(b *testing.B) {
+	data := readProcFixture(b, "magpie-8023ad.txt")
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := ParseProc("bondM", bytes.NewReader(data)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -362,3 +362,15 @@ func TestBondingDriverWithoutBondsIsNoData(t *testing.T) {
 		t.Fatalf("err = %v, want ErrNoData", err)
 	}
 }
+
+// BenchmarkBondingCollect is one full collection of a two-port LACP bond
+// from a sysfs/procfs tree: what every netlink notify costs.
+func BenchmarkBondingCollect(b *testing.B) {
+	dir := bondingtest.Extract(b, filepath.Join("testdata", "bonding", "split-aggregator.ttar"))
+	c := NewBonding(BondingOptions{SysPath: filepath.Join(dir, "sys"), ProcPath: filepath.Join(dir, "proc")})
+	for b.Loop() {
+		if _, err := c.Collect(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
