@@ -93,11 +93,7 @@ func (a *agent) start(ctx context.Context, cfg *config.Config, prev *generation)
 	return g
 }
 
-func runDaemon(o options, logger *slog.Logger) error {
-	cfg, err := loadConfig(o, logger)
-	if err != nil {
-		return fmt.Errorf("invalid configuration, refusing to start:\n%w", err)
-	}
+func runDaemon(cfg *config.Config, o options, logger *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 

@@ -90,7 +90,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case checkCmd.FullCommand():
 		return runCheck(o, stdout, stderr, logger)
 	case daemonCmd.FullCommand():
-		if err := runDaemon(o, logger); err != nil {
+		cfg, err := loadConfig(o, logger)
+		if err != nil {
+			// Printed plainly, not as an escaped log field: an operator
+			// reads this on the terminal or in the journal.
+			fmt.Fprintf(stderr, "spofwatch: invalid configuration, refusing to start:\n%v\n", err)
+			return 1
+		}
+		if err := runDaemon(cfg, o, logger); err != nil {
 			logger.Error("spofwatch stopped", "err", err)
 			return 1
 		}
