@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -166,11 +167,16 @@ func (a *agent) reload(ctx context.Context) {
 
 // consume hands every snapshot to the outputs that push: the textfile.
 func (a *agent) consume(ctx context.Context, g prometheus.Gatherer) {
+	announced := false
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-a.snapshots:
+		case snap := <-a.snapshots:
+			if !announced && a.Ready() {
+				announced = true
+				a.logCollectors(snap)
+			}
 			if a.opts.textfile != "" {
 				if err := collectors.WriteTextfile(a.opts.textfile, g); err != nil {
 					a.logger.Error("write textfile output", "path", a.opts.textfile, "err", err)
@@ -180,3 +186,19 @@ func (a *agent) consume(ctx context.Context, g prometheus.Gatherer) {
 	}
 }
 
+// logCollectors says once which collectors found their source and which are
+// idle because the source is absent on this host.
+func (a *agent) logCollectors(snap *collectors.Snapshot) {
+	var active, idle, failing []string
+	for _, o := range snap.Outcomes {
+		switch {
+		case o.NoData:
+			idle = append(idle, o.Name)
+		case o.OK:
+			active = append(active, o.Name)
+		default:
+			failing = append(failing, o.Name)
+		}
+	}
+	a.logger.Info("first collection done", "active", strings.Join(active, ","), "idle_source_absent", strings.Join(idle, ","), "failing", strings.Join(failing, ","))
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/spofwatch/spofwatch/bonding"
 	"github.com/spofwatch/spofwatch/collectors"
 	"github.com/spofwatch/spofwatch/config"
 	"github.com/spofwatch/spofwatch/spof"
@@ -43,7 +44,12 @@ var collectorTable = []collectorSpec{
 	}},
 	{name: "uplink", interval: 30 * time.Second, timeout: 5 * time.Second, build: func(cfg *config.Config, p paths, log *slog.Logger) (collectors.Collector, error) {
 		return collectors.NewUplink(collectors.UplinkOptions{ProcPath: p.proc, SysPath: p.sys, Logger: log}), nil
-	}},
+	}, watch: watchLinks},
+	{name: "bonding", interval: 30 * time.Second, timeout: 5 * time.Second,
+		build: func(cfg *config.Config, p paths, log *slog.Logger) (collectors.Collector, error) {
+			return collectors.NewBonding(collectors.BondingOptions{SysPath: p.sys, ProcPath: p.proc, Logger: log}), nil
+		},
+		watch: watchLinks},
 	// NUT has no push for read-only clients: poll often, it costs < 1 ms.
 	{name: "ups", interval: 5 * time.Second, timeout: 10 * time.Second, build: func(cfg *config.Config, p paths, log *slog.Logger) (collectors.Collector, error) {
 		opts := collectors.UPSOptions{Logger: log}
@@ -55,6 +61,12 @@ var collectorTable = []collectorSpec{
 		}
 		return collectors.NewUPS(opts)
 	}},
+}
+
+// watchLinks re-collects on every rtnetlink link change: a dead bond slave
+// is seen within the kernel's MII detection time, not at the next poll.
+func watchLinks(ctx context.Context, p paths, log *slog.Logger, notify func()) error {
+	return bonding.WatchLinks(ctx, notify, bonding.WatchOptions{Logger: log})
 }
 
 // hostSpec is the host facts collector: always on, not a user choice.
