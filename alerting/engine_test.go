@@ -15,7 +15,6 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/spofwatch/spofwatch/alerting/notify"
-	"github.com/spofwatch/spofwatch/alerting/outbox"
 	"github.com/spofwatch/spofwatch/spof"
 )
 
@@ -91,7 +90,9 @@ func TestStateMachine(t *testing.T) {
 		},
 		{
 			name: "per-code for overrides severity",
-			mod:  func(c *Config) { c.ForCode = map[string]model.Duration{"redundancy_lost": model.Duration(5 * time.Minute)} },
+			mod: func(c *Config) {
+				c.ForCode = map[string]model.Duration{"redundancy_lost": model.Duration(5 * time.Minute)}
+			},
 			steps: []step{
 				{0, []spof.Finding{lost}, nil},
 				{4 * time.Minute, []spof.Finding{lost}, nil},
@@ -459,5 +460,4 @@ spofwatch_alerting_outbox_entries 1
 	if len(doc.Alerts) != 2 || len(doc.Notifications) != 1 || doc.Notifications[0].State != "delivered" || doc.Notifications[0].Status != notify.StatusFiring {
 		t.Fatalf("api answer %s", rec.Body.String())
 	}
-	_ = outbox.DefaultMaxEntries
 }

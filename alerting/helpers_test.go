@@ -28,6 +28,7 @@ type hookReceiver struct {
 	mu       sync.Mutex
 	msgs     []notify.WebhookMessage
 	arrivals []time.Time
+	attempts []time.Time
 	badSigs  int
 	srv      *http.Server
 	notify   chan struct{}
@@ -66,6 +67,7 @@ func (h *hookReceiver) handle(w http.ResponseWriter, r *http.Request) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.attempts = append(h.attempts, time.Now())
 	if h.status != 0 {
 		for k, v := range h.header {
 			w.Header()[k] = v
