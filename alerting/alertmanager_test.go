@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -224,6 +227,14 @@ func TestAlertmanagerPush(t *testing.T) {
 	if msgs[0].Status != notify.StatusFiring || msgs[0].Alerts[0].Fingerprint != fp {
 		t.Fatalf("alertmanager webhook %+v", msgs[0])
 	}
+	// Our webhook payload has exactly the keys of the real Alertmanager's.
+	hook.mu.Lock()
+	amBody := hook.raws[0]
+	hook.mu.Unlock()
+	ours, _ := json.Marshal(notify.NewWebhookMessage("ops", "http://x/", map[string]string{"instance": "host1"}, []notify.Alert{e.webhookAlert(&Alert{Labels: map[string]string{"a": "b"}}, "firing")}))
+	if a, b := jsonKeys(t, amBody), jsonKeys(t, ours); a != b {
+		t.Errorf("payload keys differ:\nalertmanager %s\nspofwatch    %s", a, b)
+	}
 
 	// Restart am1: it forgets pushed alerts; the resend brings it back.
 	am1.stop()
@@ -269,4 +280,20 @@ func TestAlertmanagerPush(t *testing.T) {
 	if s := e.outbox.Stats(); s.Entries != 0 {
 		t.Errorf("outbox holds %d entries after the run", s.Entries)
 	}
+}
+
+// jsonKeys lists a webhook body's top-level keys and its first alert's keys.
+func jsonKeys(t *testing.T, b []byte) string {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(b, &top); err != nil {
+		t.Fatal(err)
+	}
+	var alerts []map[string]json.RawMessage
+	json.Unmarshal(top["alerts"], &alerts)
+	keys := slices.Sorted(maps.Keys(top))
+	if len(alerts) > 0 {
+		keys = append(keys, "alerts[]:")
+		keys = append(keys, slices.Sorted(maps.Keys(alerts[0]))...)
+	}
+	return strings.Join(keys, " ")
 }

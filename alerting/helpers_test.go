@@ -29,6 +29,7 @@ type hookReceiver struct {
 	msgs     []notify.WebhookMessage
 	arrivals []time.Time
 	attempts []time.Time
+	raws     [][]byte
 	badSigs  int
 	srv      *http.Server
 	notify   chan struct{}
@@ -88,6 +89,7 @@ func (h *hookReceiver) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.msgs = append(h.msgs, m)
+	h.raws = append(h.raws, body)
 	h.arrivals = append(h.arrivals, time.Now())
 	h.notify <- struct{}{}
 }
