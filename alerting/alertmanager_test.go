@@ -277,8 +277,11 @@ func TestAlertmanagerPush(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if s := e.outbox.Stats(); s.Entries != 0 {
-		t.Errorf("outbox holds %d entries after the run", s.Entries)
+	for e.outbox.Stats().Entries != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("outbox still holds %d entries", e.outbox.Stats().Entries)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

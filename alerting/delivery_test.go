@@ -26,10 +26,8 @@ func TestReceiverOutage(t *testing.T) {
 	cfg := webhookConfig(t, h.url())
 	e := mustNew(t, cfg, fastOptions(t))
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	done := make(chan struct{})
 	go func() { e.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
 
 	for i := range rounds {
 		member := fmt.Sprintf("PSU%d", i)
@@ -67,11 +65,30 @@ func TestReceiverOutage(t *testing.T) {
 		}
 	}
 
+	// A long outage across an agent restart: ten alerts fire and resolve
+	// while the receiver is down, the engine is replaced by a new one on
+	// the same outbox, then the receiver returns.
+	h.stop()
+	for i := rounds; i < rounds+10; i++ {
+		e.Observe(result(finding(spof.CodeRedundancyLost, "power/ipmi/psu", fmt.Sprintf("PSU%d", i))), time.Now())
+		e.Observe(result(), time.Now())
+	}
+	cancel()
+	<-done
+	e = mustNew(t, cfg, fastOptions(t))
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	done2 := make(chan struct{})
+	go func() { e.Run(ctx2); close(done2) }()
+	defer func() { cancel2(); <-done2 }()
+	h.start()
+	h.waitFor(2*(rounds+10), 30*time.Second)
+	total := rounds + 10
+
 	// Every round's firing and resolved arrived, in that order; count the
 	// lost ones.
 	ms := h.messages()
 	lost := 0
-	for i := range rounds {
+	for i := range total {
 		member := fmt.Sprintf("PSU%d", i)
 		fired, resolved := -1, -1
 		for j, m := range ms {
@@ -95,9 +112,9 @@ func TestReceiverOutage(t *testing.T) {
 			t.Errorf("round %d: resolved (message %d) arrived before firing (message %d)", i, resolved, fired)
 		}
 	}
-	t.Logf("receiver outage: %d notifications over %d rounds, %d received, %d lost", 2*rounds, rounds, len(ms), lost)
+	t.Logf("receiver outage: %d notifications over %d rounds and one long outage across a restart, %d received, %d lost", 2*total, rounds, len(ms), lost)
 	if lost != 0 {
-		t.Fatalf("%d of %d notifications lost", lost, 2*rounds)
+		t.Fatalf("%d of %d notifications lost", lost, 2*total)
 	}
 }
 
