@@ -238,7 +238,12 @@ func readSecret(path string) ([]byte, error) {
 
 // Observe feeds one evaluation into the state machine and durably queues
 // the notifications it causes. It does disk I/O but never network I/O.
+//
+// A nil *Engine (alerting not configured) ignores every call.
 func (e *Engine) Observe(res spof.Result, now time.Time) {
+	if e == nil {
+		return
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	minSev := e.cfg.minSeverity()
@@ -450,6 +455,10 @@ func (e *Engine) enqueue(entries []outbox.Entry) error {
 // Run delivers queued notifications and re-pushes active alerts to
 // Alertmanager until ctx ends.
 func (e *Engine) Run(ctx context.Context) error {
+	if e == nil {
+		<-ctx.Done()
+		return nil
+	}
 	var wg sync.WaitGroup
 	for _, t := range e.targets {
 		wg.Go(func() { e.deliverLoop(ctx, t) })
@@ -663,6 +672,9 @@ func (e *Engine) saveStateLocked() {
 
 // Alerts returns the current alerts (pending, firing, recently resolved).
 func (e *Engine) Alerts() []Alert {
+	if e == nil {
+		return nil
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var out []Alert

@@ -461,3 +461,16 @@ spofwatch_alerting_outbox_entries 1
 		t.Fatalf("api answer %s", rec.Body.String())
 	}
 }
+
+func TestNilEngineIsInert(t *testing.T) {
+	var e *Engine
+	e.Observe(result(finding(spof.CodeGroupDown, "storage/md/md0", "")), t0)
+	if e.Recent() != nil || e.Alerts() != nil {
+		t.Fatal("nil engine returned data")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := e.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -82,6 +82,9 @@ func (r *recentLog) updateAll(ids []uint64, state string, attempts int, errText 
 
 // Recent returns the latest notifications, newest first.
 func (e *Engine) Recent() []Delivery {
+	if e == nil {
+		return nil
+	}
 	e.recent.mu.Lock()
 	defer e.recent.mu.Unlock()
 	out := make([]Delivery, len(e.recent.ds))
