@@ -271,9 +271,10 @@ func (e *Engine) Observe(res spof.Result, now time.Time) {
 			}
 			dirty = true
 		}
+		// Summaries change often (rebuild ETA, UPS runtime); the new text is
+		// used by the next message but is not worth an fsync by itself.
 		if ann := e.annotationsFor(f); !maps.Equal(ann, a.Annotations) {
 			a.Annotations = ann
-			dirty = true
 		}
 		if !a.ClearedAt.IsZero() {
 			a.ClearedAt = time.Time{}

@@ -474,3 +474,21 @@ func TestNilEngineIsInert(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestEntriesOfRemovedReceiverAreQuarantined(t *testing.T) {
+	cfg := webhookConfig(t, "http://127.0.0.1:1/hook")
+	e := mustNew(t, cfg, fastOptions(t))
+	e.Observe(result(finding(spof.CodeGroupDown, "storage/md/md0", "")), t0)
+	if len(e.outbox.All()) != 1 {
+		t.Fatal("nothing queued")
+	}
+	cfg.Receivers[0].Name = "ops2"
+	e2 := mustNew(t, cfg, fastOptions(t))
+	if n := len(e2.outbox.All()); n != 0 {
+		t.Fatalf("%d entries of a removed receiver still queued", n)
+	}
+	q, _ := filepath.Glob(filepath.Join(cfg.OutboxDir, "quarantine", "*"))
+	if len(q) != 1 {
+		t.Fatalf("quarantine %v", q)
+	}
+}
