@@ -473,35 +473,39 @@ func (e *Engine) Run(ctx context.Context) error {
 // resend_interval: Alertmanager forgets pushed alerts when it restarts and
 // resolves them itself once endsAt passes.
 func (e *Engine) resendLoop(ctx context.Context) {
-	var tick time.Duration
-	for _, r := range e.cfg.Receivers {
-		if r.Type == TypeAlertmanager && (tick == 0 || r.resendInterval() < tick) {
-			tick = r.resendInterval()
-		}
-	}
-	if tick == 0 {
+	if !slices.ContainsFunc(e.cfg.Receivers, func(r Receiver) bool { return r.Type == TypeAlertmanager }) {
 		return
 	}
 	e.resend(nil)
-	t := time.NewTicker(max(tick/4, 10*time.Millisecond))
-	defer t.Stop()
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+		// Sleep until the earliest receiver is due; a push caused by a
+		// state change in between just makes the next wake-up find nothing due.
 		now := e.now()
 		e.mu.Lock()
 		due := map[string]bool{}
+		var next time.Time
 		for _, r := range e.cfg.Receivers {
-			if r.Type == TypeAlertmanager && now.Sub(e.lastPush[r.Name]) >= r.resendInterval() {
+			if r.Type != TypeAlertmanager {
+				continue
+			}
+			at := e.lastPush[r.Name].Add(r.resendInterval())
+			if !now.Before(at) {
 				due[r.Name] = true
+			} else if next.IsZero() || at.Before(next) {
+				next = at
 			}
 		}
 		e.mu.Unlock()
 		if len(due) > 0 {
 			e.resend(due)
+			continue
+		}
+		timer := time.NewTimer(max(next.Sub(now), 10*time.Millisecond))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C:
 		}
 	}
 }
@@ -552,8 +556,8 @@ func (e *Engine) deliverLoop(ctx context.Context, t *target) {
 		actx, cancel := context.WithTimeout(ctx, t.timeout)
 		err := t.send(actx, alerts)
 		cancel()
-		if ctx.Err() != nil {
-			return
+		if err != nil && ctx.Err() != nil {
+			return // shutting down: the entry stays queued
 		}
 		ids := make([]uint64, len(batch))
 		for i, en := range batch {

@@ -147,6 +147,21 @@ func (h *hookReceiver) waitFor(n int, deadline time.Duration) []notify.WebhookMe
 	}
 }
 
+// waitUntil waits until ok holds for the messages received, or fails the
+// test when the deadline (which only bounds a broken run) passes.
+func (h *hookReceiver) waitUntil(ok func([]notify.WebhookMessage) bool, deadline time.Duration) {
+	h.t.Helper()
+	timer := time.NewTimer(deadline)
+	defer timer.Stop()
+	for !ok(h.messages()) {
+		select {
+		case <-h.notify:
+		case <-timer.C:
+			h.t.Fatalf("condition not reached in %s; messages %+v", deadline, h.messages())
+		}
+	}
+}
+
 func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
