@@ -241,7 +241,7 @@ func TestAlertmanagerPush(t *testing.T) {
 	am1.start()
 	_, took := am1.waitAlert(fp, true, 3*resend)
 	t.Logf("alert back in restarted alertmanager %s after it was ready (resend_interval %s)", took, resend)
-	if took > resend+500*time.Millisecond {
+	if took > resend+time.Second { // one resend_interval plus slack for a loaded 2-CPU runner
 		t.Errorf("alert back after %s, want within resend_interval %s", took, resend)
 	}
 
