@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -310,5 +311,94 @@ func TestSIGTERMShutsDownCleanly(t *testing.T) {
 	}
 	if !strings.Contains(d.log.String(), "shutting down") {
 		t.Errorf("no shutdown log line:\n%s", d.log.String())
+	}
+}
+
+// TestMetricsPassPromtool feeds a live scrape to the real promtool, which
+// must print nothing.
+func TestMetricsPassPromtool(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Fatalf("promtool missing (Debian package prometheus; make test installs it): %v", err)
+	}
+	d := startDaemon(t, fixture("md-raid1-failed-leg")...)
+	metrics := d.get(t, "/metrics")
+	for _, want := range []string{"spofwatch_group_state{", "spofwatch_finding{code=\"redundancy_lost\"", "spofwatch_build_info{", "spofwatch_collector_up{collector=\"mounts\"} 1"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(metrics)
+	out, err := cmd.CombinedOutput()
+	if err != nil || len(out) != 0 {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+}
+
+// TestTextfileOutput checks the node_exporter textfile is written after an
+// evaluation, holds only spofwatch metrics and passes promtool.
+func TestTextfileOutput(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "spofwatch.prom")
+	startDaemon(t, append(fixture("nvme-single"), "--collector.textfile.output="+path)...)
+	var b []byte
+	waitFor(t, 10*time.Second, func() bool {
+		var err error
+		b, err = os.ReadFile(path)
+		return err == nil && strings.Contains(string(b), "spofwatch_group_state")
+	}, "textfile written")
+	for _, line := range strings.Split(string(b), "\n") {
+		if line != "" && !strings.HasPrefix(line, "#") && !strings.HasPrefix(line, "spofwatch_") {
+			t.Errorf("textfile carries a non-spofwatch metric (node_exporter would reject it): %s", line)
+		}
+	}
+	cmd := exec.Command("promtool", "check", "metrics")
+	cmd.Stdin = strings.NewReader(string(b))
+	if out, err := cmd.CombinedOutput(); err != nil || len(out) != 0 {
+		t.Errorf("promtool on the textfile: %v\n%s", err, out)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	if len(entries) != 1 {
+		t.Errorf("temporary files left beside the output: %v", entries)
+	}
+}
+
+// TestDaemonSendsWebhook proves the wiring from evaluation to a real HTTP
+// receiver: a critical finding in the fixture reaches the webhook, and the
+// status page and /api/v1/alerts show the delivery.
+func TestDaemonSendsWebhook(t *testing.T) {
+	got := make(chan map[string]any, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var payload map[string]any
+		json.NewDecoder(r.Body).Decode(&payload)
+		got <- payload
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, fmt.Sprintf(`host_labels: {rack: r9}
+alerting:
+  outbox_dir: %s/outbox
+  receivers:
+    - {name: ops, type: webhook, url: %q}
+`, dir, srv.URL))
+	d := startDaemon(t, append(fixture("md-raid1-failed-leg")[:3], "--config.file="+cfg)...)
+	var payload map[string]any
+	select {
+	case payload = <-got:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no webhook arrived\n%s", d.log.String())
+	}
+	b, _ := json.Marshal(payload)
+	for _, want := range []string{`"version":"4"`, `"alertname":"SpofRedundancyLost"`, `"rack":"r9"`, `"group":"storage/mount/root"`, `"status":"firing"`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("webhook payload lacks %s: %s", want, b)
+		}
+	}
+	waitFor(t, 10*time.Second, func() bool { return strings.Contains(d.get(t, "/api/v1/alerts"), `"delivered"`) }, "delivery recorded in /api/v1/alerts")
+	if page := d.get(t, "/"); !strings.Contains(page, "Recent notifications") || !strings.Contains(page, "SpofRedundancyLost") {
+		t.Errorf("status page does not show the notification")
+	}
+	if m := d.get(t, "/metrics"); !strings.Contains(m, `spofwatch_alerting_notifications_sent_total{receiver="ops"} 1`) {
+		t.Errorf("sent counter missing")
 	}
 }
