@@ -24,7 +24,6 @@ import (
 // naming the missing collector. Delete an entry when its collector merges.
 var pendingCollectors = map[string]string{
 	"md":      "md collector (branch raid, issue 3)",
-	"bonding": "bonding collector (branch bonding, issue 4)",
 	"ipmi":    "ipmi collector (branch ipmi, issue 5)",
 }
 
