@@ -43,8 +43,9 @@ var bondingScenarios = []Scenario{
 				Check: &Check{Expect: []Expect{{Group: "network/bond/bond0", State: "redundancy_lost", Working: N(1),
 					Members: map[string]string{"ab0": "failed", "ab1": "ok"},
 					// The failover: ab1 now carries the traffic, not the
-					// configured primary ab0.
-					Findings: []FindingExpect{{Code: "redundancy_lost", Severity: "critical"}, {Summary: "ab1"}}}}}},
+					// configured primary ab0 (an info notice on ab1).
+					Findings: []FindingExpect{{Code: "redundancy_lost", Severity: "critical", Summary: "ab0"},
+						{Code: "notice", Member: "ab1", Summary: "primary ab0"}}}}}},
 			{Name: "link back on", Host: []string{"set_link ab0 on"},
 				Wait:  []FileCond{slaveMII("ab0", "up"), activeSlave("bond0", "ab0")},
 				Check: &Check{Expect: []Expect{{Group: "network/bond/bond0", State: "redundant", Working: N(2), NoFindings: []string{"redundancy_lost"}}}}},
