@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -68,6 +69,7 @@ func StartIPMISim(ctx context.Context, dir, emuFile, sdrsFile string) (*IPMISim,
 	defer lf.Close()
 	s.cmd = exec.Command(bin, "-c", conf, "-f", emuFile, "-s", state, "-n")
 	s.cmd.Dir = dir
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	s.cmd.Stdout, s.cmd.Stderr = lf, lf
 	if err := s.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start ipmi_sim: %w", err)

@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spofwatch/spofwatch/test/vm/scenario"
@@ -169,6 +170,8 @@ func (m *Machine) Run(ctx context.Context) (*Outcome, error) {
 			"-device", "isa-ipmi-kcs,bmc=bmc0")
 	}
 	cmd := exec.Command(qemu, args...)
+	// If the test binary dies (timeout panic), QEMU goes with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	qlog, err := os.Create(filepath.Join(m.Dir, "qemu.log"))
 	if err != nil {
 		return nil, err
