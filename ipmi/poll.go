@@ -17,13 +17,13 @@ const (
 	netFnSensor  types.NetFn = 0x04
 	netFnStorage types.NetFn = 0x0a
 
-	cmdGetChassisStatus  uint8 = 0x01
-	cmdGetSensorReading  uint8 = 0x2d
-	cmdGetSDRRepoInfo    uint8 = 0x20
-	cmdReserveSDRRepo    uint8 = 0x22
-	cmdGetSDR            uint8 = 0x23
-	cmdGetSELInfo        uint8 = 0x40
-	cmdGetSELEntry       uint8 = 0x43
+	cmdGetChassisStatus  uint8  = 0x01
+	cmdGetSensorReading  uint8  = 0x2d
+	cmdGetSDRRepoInfo    uint8  = 0x20
+	cmdReserveSDRRepo    uint8  = 0x22
+	cmdGetSDR            uint8  = 0x23
+	cmdGetSELInfo        uint8  = 0x40
+	cmdGetSELEntry       uint8  = 0x43
 	lastRecordID         uint16 = 0xffff
 	bmcSlaveAddress      uint8  = 0x20
 	sdrPartialReadLength uint8  = 16
