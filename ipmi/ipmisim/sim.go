@@ -127,7 +127,9 @@ func (s *Sim) start() {
 		s.t.Fatalf("ipmisim: %v", err)
 	}
 	// -n: no stdin console (the TCP console is used); -s: private state dir.
-	cmd := exec.Command("ipmi_sim", "-c", "lan.conf", "-f", "spof.emu", "-s", state, "-n")
+	// SIGPIPE ignored: a console client that goes away must not kill the
+	// simulator.
+	cmd := exec.Command("sh", "-c", `trap "" PIPE; exec ipmi_sim -c lan.conf -f spof.emu -s "$0" -n`, state)
 	cmd.Dir = s.Dir
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
@@ -139,10 +141,14 @@ func (s *Sim) start() {
 	go func() { _ = cmd.Wait(); logf.Close(); close(s.done) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", s.console(), 200*time.Millisecond)
+		// Up means the LAN channel answers a ping and the console its
+		// prompt. Never close the console before its prompt: ipmi_sim would
+		// die of SIGPIPE writing it (ignored below, but be polite).
+		err := s.ping()
 		if err == nil {
-			c.Close()
-			return
+			if err = s.Exec(); err == nil {
+				return
+			}
 		}
 		select {
 		case <-s.done:
@@ -155,6 +161,31 @@ func (s *Sim) start() {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// ping sends an RMCP/ASF presence ping to the LAN port and waits for the
+// pong.
+func (s *Sim) ping() error {
+	c, err := net.Dial("udp", net.JoinHostPort(s.Host, fmt.Sprint(s.Port)))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	// RMCP v1.0, seq 0xff (no ack), class ASF; ASF IANA 4542, type 0x80 ping.
+	ping := []byte{0x06, 0x00, 0xff, 0x06, 0x00, 0x00, 0x11, 0xbe, 0x80, 0x01, 0x00, 0x00}
+	if _, err := c.Write(ping); err != nil {
+		return err
+	}
+	_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	buf := make([]byte, 64)
+	n, err := c.Read(buf)
+	if err != nil {
+		return err
+	}
+	if n < 9 || buf[8] != 0x40 { // 0x40: presence pong
+		return fmt.Errorf("unexpected answer to RMCP ping: % x", buf[:n])
+	}
+	return nil
 }
 
 func (s *Sim) console() string { return net.JoinHostPort(s.Host, fmt.Sprint(s.ConsolePort)) }
