@@ -334,14 +334,15 @@ func sensorVerdict(r ipmi.Redundancy) (spof.GroupState, spof.Code) {
 }
 
 // countVerdict applies the model's margin rules to the members, counting
-// unknown members as not working (the pessimistic view).
+// unknown members as not working (the pessimistic view). Degraded members
+// work, as in spof.Evaluate.
 func countVerdict(members []spof.Member, required int) (spof.GroupState, int) {
 	working, failures := 0, false
 	for _, m := range members {
 		if m.State.Working() {
 			working++
 		}
-		if m.State != spof.MemberOK {
+		if !m.State.Working() {
 			failures = true
 		}
 	}
