@@ -228,16 +228,24 @@ func (b *BMC) readSDR(ctx context.Context, c *client.Client, id uint16) (uint16,
 		d[4], d[5] = offset, n
 		return b.command(ctx, c, netFnStorage, cmdGetSDR, 0, d, "Get SDR")
 	}
-	raw, err := req(0, 0, 0xff)
 	var ce *CompletionError
-	if err == nil {
-		if len(raw) < 2+5 {
-			return 0, nil, fmt.Errorf("BMC %s: Get SDR %#04x: short response of %d bytes", b.peer, id, len(raw))
+	if !b.sdrPartial {
+		raw, err := req(0, 0, 0xff)
+		if err == nil {
+			if len(raw) < 2+5 {
+				return 0, nil, fmt.Errorf("BMC %s: Get SDR %#04x: short response of %d bytes", b.peer, id, len(raw))
+			}
+			rec := raw[2:]
+			if total := 5 + int(rec[4]); len(rec) > total {
+				rec = rec[:total] // some BMCs pad
+			}
+			return binary.LittleEndian.Uint16(raw[0:2]), rec, nil
 		}
-		return binary.LittleEndian.Uint16(raw[0:2]), raw[2:], nil
-	}
-	if !errors.As(err, &ce) || (ce.Code != 0xca && ce.Code != 0xc7 && ce.Code != 0xc8 && ce.Code != 0xff) {
-		return 0, nil, fmt.Errorf("BMC %s: read SDR %#04x: %w", b.peer, id, err)
+		if !errors.As(err, &ce) || (ce.Code != 0xca && ce.Code != 0xc7 && ce.Code != 0xc8 && ce.Code != 0xff) {
+			return 0, nil, fmt.Errorf("BMC %s: read SDR %#04x: %w", b.peer, id, err)
+		}
+		// This BMC cannot return whole records: read the rest in pieces.
+		b.sdrPartial = true
 	}
 	// Partial reads (section 33.12) need a reservation.
 	rr, err := b.command(ctx, c, netFnStorage, cmdReserveSDRRepo, 0, nil, "Reserve SDR Repository")
@@ -258,9 +266,19 @@ func (b *BMC) readSDR(ctx context.Context, c *client.Client, id uint16) (uint16,
 	next := binary.LittleEndian.Uint16(head[0:2])
 	rec := append([]byte(nil), head[2:7]...)
 	total := 5 + int(rec[4])
+	// The rest in one piece when the BMC allows it, else in the largest
+	// pieces it accepted before (32, then 16 bytes: IPMI messages on the
+	// system interface are small).
+	if b.sdrChunk == 0 {
+		b.sdrChunk = 255
+	}
 	for len(rec) < total {
-		n := min(sdrPartialReadLength, uint8(total-len(rec)))
+		n := min(b.sdrChunk, uint8(total-len(rec)))
 		part, err := req(res, uint8(len(rec)), n)
+		if errors.As(err, &ce) && ce.Code == 0xca && n > sdrPartialReadLength {
+			b.sdrChunk = max(sdrPartialReadLength, min(n-1, 2*sdrPartialReadLength))
+			continue
+		}
 		if err != nil {
 			return 0, nil, fmt.Errorf("BMC %s: read SDR %#04x at %d: %w", b.peer, id, len(rec), err)
 		}

@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,8 +36,7 @@ type Options struct {
 	// Interface is "open" or "lanplus". Empty: lanplus when Host is set,
 	// else open.
 	Interface string
-	// Device is checked for existence before an in-band connect; go-ipmi
-	// opens /dev/ipmi0 (device number 0). Default DefaultDevice.
+	// Device is the in-band device, /dev/ipmiN. Default DefaultDevice.
 	Device string
 	Host   string
 	Port   int // default 623
@@ -69,9 +70,10 @@ type Options struct {
 // BMC is one board management controller read over one reused session. It
 // is safe for concurrent use; polls are serialised.
 type BMC struct {
-	opts Options
-	peer string
-	log  *slog.Logger
+	opts   Options
+	peer   string
+	devnum int32 // N of /dev/ipmiN for the in-band interface
+	log    *slog.Logger
 
 	mu          sync.Mutex
 	client      *client.Client
@@ -83,6 +85,10 @@ type BMC struct {
 	sdrInfo  SDRRepoInfo
 	sdrAt    time.Time
 	sdrReads uint64
+	// sdrPartial: the BMC cannot return whole SDR records (completion code
+	// 0xCA for a read of 0xFF bytes); read them in pieces from the start.
+	sdrPartial bool
+	sdrChunk   uint8 // largest partial read the BMC accepted
 
 	selKnown  bool
 	selInfo   SELInfo
@@ -146,6 +152,12 @@ func New(opts Options) (*BMC, error) {
 	switch opts.Interface {
 	case InterfaceOpen:
 		b.peer = opts.Device
+		// go-ipmi opens /dev/ipmiN by number.
+		n, err := strconv.Atoi(strings.TrimLeft(filepath.Base(opts.Device), "ipmi"))
+		if err != nil || n < 0 || !strings.HasPrefix(filepath.Base(opts.Device), "ipmi") {
+			return nil, fmt.Errorf("ipmi: in-band device %q is not /dev/ipmiN", opts.Device)
+		}
+		b.devnum = int32(n)
 	case InterfaceLanplus:
 		if opts.Host == "" {
 			return nil, errors.New("ipmi: interface lanplus needs a host")
@@ -218,6 +230,10 @@ func (b *BMC) connect(ctx context.Context) (*client.Client, error) {
 			return nil, fmt.Errorf("in-band BMC %s: %w", b.peer, err)
 		}
 		c.WithTimeout(b.opts.RequestTimeout)
+		if err := c.ConnectOpen(ctx, b.devnum); err != nil {
+			return nil, fmt.Errorf("in-band BMC %s: %w", b.peer, err)
+		}
+		return c, nil
 	default:
 		c, err = client.NewClient(b.opts.Host, b.opts.Port, b.opts.Username, b.opts.Password)
 		if err != nil {
