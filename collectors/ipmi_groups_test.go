@@ -123,7 +123,7 @@ func TestIPMIGroups(t *testing.T) {
 			st:       ipmi.State{Chassis: policyOn, Sensors: []ipmi.SensorState{psuSensor("PSU1 Status", 0x10, 1), psuSensor("PSU2 Status", 0x11, 1)}},
 			feeds:    map[string]string{"PSU1 Status": "ups-a", "PSU2 Status": "ups-a"},
 			power:    spof.StateRedundant,
-			findings: []string{"shared_failure_domain "},
+			findings: []string{"shared_failure_domain feed=ups-a"},
 		},
 		{
 			name:  "duplicate SDR names get the sensor number",
