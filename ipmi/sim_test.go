@@ -166,3 +166,25 @@ func TestSimReconnect(t *testing.T) {
 		t.Error("PSU2 unknown after reconnect")
 	}
 }
+
+// BenchmarkPoll measures one poll over the reused session against ipmi_sim.
+func BenchmarkPoll(b *testing.B) {
+	sim := ipmisim.Start(b)
+	bmc, err := ipmi.New(ipmi.Options{Interface: ipmi.InterfaceLanplus, Host: sim.Host, Port: sim.Port,
+		Username: ipmisim.Username, Password: ipmisim.Password})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bmc.Close()
+	if _, err := bmc.Poll(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	before := bmc.Commands()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := bmc.Poll(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(bmc.Commands()-before)/float64(b.N), "requests/poll")
+}
