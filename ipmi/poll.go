@@ -152,6 +152,13 @@ func (b *BMC) poll(ctx context.Context) (*State, error) {
 			st.Sensors = append(st.Sensors, ss)
 			continue
 		}
+		if s.OwnerLUN != 0 && b.opts.Interface == InterfaceLanplus {
+			// go-ipmi v0.9 addresses LAN requests to LUN 0 whatever the
+			// command context says: reading would return another sensor.
+			ss.Err = fmt.Sprintf("sensor on LUN %d is not readable over lanplus (go-ipmi addresses LUN 0)", s.OwnerLUN)
+			st.Sensors = append(st.Sensors, ss)
+			continue
+		}
 		raw, err := b.command(ctx, c, netFnSensor, cmdGetSensorReading, s.OwnerLUN, []byte{s.Number}, "Get Sensor Reading")
 		var ce *CompletionError
 		switch {

@@ -210,8 +210,11 @@ func (b *BMC) session(ctx context.Context) (*client.Client, error) {
 		return nil, err
 	}
 	b.client = c
-	b.connects.Add(1)
-	b.log.Debug("ipmi session established", "interface", b.opts.Interface)
+	if b.connects.Add(1) > 1 {
+		b.log.Info("ipmi session re-established", "interface", b.opts.Interface, "failures", b.failures)
+	} else {
+		b.log.Debug("ipmi session established", "interface", b.opts.Interface)
+	}
 	return c, nil
 }
 
