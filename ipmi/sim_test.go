@@ -188,3 +188,24 @@ func BenchmarkPoll(b *testing.B) {
 	}
 	b.ReportMetric(float64(bmc.Commands()-before)/float64(b.N), "requests/poll")
 }
+
+// TestSimSDRMaxAge: without a repository change the SDRs are re-read once
+// they are older than SDRMaxAge, and not before.
+func TestSimSDRMaxAge(t *testing.T) {
+	sim := ipmisim.Start(t)
+	for _, tc := range []struct {
+		maxAge time.Duration
+		reread bool
+	}{{time.Nanosecond, true}, {time.Hour, false}} {
+		b, err := ipmi.New(ipmi.Options{Interface: ipmi.InterfaceLanplus, Host: sim.Host, Port: sim.Port,
+			Username: ipmisim.Username, Password: ipmisim.Password, SDRMaxAge: tc.maxAge})
+		if err != nil {
+			t.Fatal(err)
+		}
+		poll(t, b)
+		if st := poll(t, b); st.SDRRead != tc.reread {
+			t.Errorf("SDRMaxAge %s: second poll re-read SDRs = %v, want %v", tc.maxAge, st.SDRRead, tc.reread)
+		}
+		b.Close()
+	}
+}
