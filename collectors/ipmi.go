@@ -366,6 +366,7 @@ type redundancySource struct {
 	state ipmi.Redundancy
 	known bool
 	why   string
+	event string // the sensor's latest SEL event, for alert descriptions
 }
 
 // crossCheck compares the BMC's redundancy sensors with the member count.
@@ -393,7 +394,7 @@ func crossCheck(g *spof.Group, srcs []redundancySource) {
 				Code:    code,
 				Summary: fmt.Sprintf("%s: BMC sensor %q reports %s, while %s", g.Function, src.name, src.state.Text(), countSays),
 				Details: "The BMC's own redundancy sensor is worse than what the individual sensors show; the worse verdict wins. " +
-					"Check the BMC's event log and the supplies' configuration.",
+					"Check the BMC's event log and the supplies' configuration." + src.event,
 			})
 		case verdictRank(verdict) < verdictRank(count) && verdictRank(count) >= verdictRank(spof.StateDegraded):
 			g.Conditions = append(g.Conditions, spof.Condition{
@@ -434,7 +435,7 @@ func IPMIGroups(st *ipmi.State, psuRequired int, feeds map[string]string) ([]spo
 		case classPowerUnit:
 			power.Conditions = append(power.Conditions, powerUnitConditions(name, s)...)
 		case classPowerRedundancy, classFanRedundancy, classOtherRedundancy:
-			src := redundancySource{name: name, known: s.Known(), why: s.Why()}
+			src := redundancySource{name: name, known: s.Known(), why: s.Why(), event: lastEvent(st.Events, s.SDR)}
 			if src.known {
 				src.state = ipmi.DecodeRedundancy(s.Reading)
 				if src.state == ipmi.RedundancyUnknown {
@@ -539,6 +540,16 @@ func IPMIGroups(st *ipmi.State, psuRequired int, feeds map[string]string) ([]spo
 		host = append(host, cooling.Conditions...)
 	}
 	return groups, dedupeConditions(host)
+}
+
+// lastEvent describes a sensor's most recent kept SEL event, or "".
+func lastEvent(events []ipmi.Event, s ipmi.SDR) string {
+	for i := len(events) - 1; i >= 0; i-- {
+		if e := events[i]; e.SensorNumber == s.Number && e.Sensor == s.Name {
+			return " Last BMC event: " + e.Time.Format(time.RFC3339) + " " + e.Text + "."
+		}
+	}
+	return ""
 }
 
 func orName(name string, number uint8) string {

@@ -181,6 +181,9 @@ func TestIPMIAcceptance(t *testing.T) {
 				if fs[0].Severity != w.severity || !strings.Contains(fs[0].Summary, w.summaryHas) {
 					t.Errorf("finding %s %q, want %s containing %q", fs[0].Severity, fs[0].Summary, w.severity, w.summaryHas)
 				}
+				if strings.Contains(fs[0].Summary, "BMC sensor") && !strings.Contains(fs[0].Details, "Last BMC event:") {
+					t.Errorf("finding from a BMC sensor lacks its SEL event: %q", fs[0].Details)
+				}
 			}
 			// ipmi_sim always reports restore policy always-off.
 			if fs := findings(r, collectors.IPMIPowerGroup, collectors.CodePowerRestoreAlwaysOff); len(fs) != 1 {
