@@ -599,16 +599,35 @@ func powerUnitConditions(name string, s ipmi.SensorState) []spof.Condition {
 		return []spof.Condition{{Code: spof.CodeCollectorUnavailable, Member: name,
 			Summary: fmt.Sprintf("power supplies: BMC power unit sensor %q unreadable: %s", name, s.Why())}}
 	}
-	pu := ipmi.DecodePowerUnit(s.Reading)
-	var cs []spof.Condition
-	if pu.Failure || pu.ACLost {
-		cs = append(cs, spof.Condition{Code: spof.CodeGroupDown, Member: name,
-			Summary: fmt.Sprintf("power supplies: BMC power unit sensor %q reports %s", name, ipmi.Describe(s.SDR, s.Reading))})
-	} else if pu.PredictiveFailure || pu.SoftPowerFailure {
-		cs = append(cs, spof.Condition{Code: spof.CodeMemberDegraded, Member: name,
-			Summary: fmt.Sprintf("power supplies: BMC power unit sensor %q reports %s", name, ipmi.Describe(s.SDR, s.Reading))})
+	code := spof.Code("")
+	switch powerUnitState(s) {
+	case spof.MemberFailed:
+		code = spof.CodeGroupDown
+	case spof.MemberDegraded:
+		code = spof.CodeMemberDegraded
+	default:
+		return nil
 	}
-	return cs
+	return []spof.Condition{{Code: code, Member: name,
+		Summary: fmt.Sprintf("power supplies: BMC power unit sensor %q reports %s", name, ipmi.Describe(s.SDR, s.Reading))}}
+}
+
+// powerUnitState rates a power-unit sensor: failure or AC lost is failed,
+// predictive or soft-power-control failure degraded.
+func powerUnitState(s ipmi.SensorState) spof.MemberState {
+	if !s.Known() {
+		return spof.MemberUnknown
+	}
+	if s.ReadingType != ipmi.ReadingTypeSensorSpecific {
+		return spof.MemberOK
+	}
+	switch pu := ipmi.DecodePowerUnit(s.Reading); {
+	case pu.Failure || pu.ACLost:
+		return spof.MemberFailed
+	case pu.PredictiveFailure || pu.SoftPowerFailure:
+		return spof.MemberDegraded
+	}
+	return spof.MemberOK
 }
 
 // sensorMemberState is the member-like state of a non-redundancy sensor for
@@ -620,20 +639,7 @@ func sensorMemberState(c sensorClass, s ipmi.SensorState) spof.MemberState {
 	case classFan:
 		return fanMember("", s).State
 	case classPowerUnit:
-		if !s.Known() {
-			return spof.MemberUnknown
-		}
-		if s.ReadingType != ipmi.ReadingTypeSensorSpecific {
-			return spof.MemberOK
-		}
-		pu := ipmi.DecodePowerUnit(s.Reading)
-		switch {
-		case pu.Failure || pu.ACLost:
-			return spof.MemberFailed
-		case pu.PredictiveFailure || pu.SoftPowerFailure:
-			return spof.MemberDegraded
-		}
-		return spof.MemberOK
+		return powerUnitState(s)
 	}
 	return spof.MemberUnknown
 }

@@ -1,6 +1,7 @@
 package collectors_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -181,7 +182,7 @@ func TestIPMIGroups(t *testing.T) {
 					got = append(got, string(f.Code)+" "+f.Member)
 				}
 			}
-			if strings.Join(sorted(got), ",") != strings.Join(sorted(tc.findings), ",") {
+			if strings.Join(slices.Sorted(slices.Values(got)), ",") != strings.Join(slices.Sorted(slices.Values(tc.findings)), ",") {
 				t.Errorf("findings %q, want %q\n%s", got, tc.findings, dump(r))
 			}
 			if tc.check != nil {
@@ -198,16 +199,4 @@ func hasAttr(g spof.Group, key, value string) bool {
 		}
 	}
 	return false
-}
-
-func sorted(s []string) []string {
-	out := append([]string(nil), s...)
-	for i := range out {
-		for j := i + 1; j < len(out); j++ {
-			if out[j] < out[i] {
-				out[i], out[j] = out[j], out[i]
-			}
-		}
-	}
-	return out
 }

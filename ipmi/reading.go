@@ -161,11 +161,14 @@ var RedundancyStates = []Redundancy{FullyRedundant, RedundancyLost, RedundancyDe
 // String is the snake_case state name used in metrics.
 func (r Redundancy) String() string { return redundancyNames[r] }
 
+// redundancyByOffset is the state of each 0Bh offset.
+var redundancyByOffset = [8]Redundancy{FullyRedundant, RedundancyLost, RedundancyDegraded,
+	NonRedundantSufficientFromRedundant, NonRedundantSufficientFromInsufficient, NonRedundantInsufficient,
+	RedundancyDegradedFromFull, RedundancyDegradedFromNonRedundant}
+
 // Text is the state as ipmitool prints it.
 func (r Redundancy) Text() string {
-	for i, s := range []Redundancy{FullyRedundant, RedundancyLost, RedundancyDegraded,
-		NonRedundantSufficientFromRedundant, NonRedundantSufficientFromInsufficient, NonRedundantInsufficient,
-		RedundancyDegradedFromFull, RedundancyDegradedFromNonRedundant} {
+	for i, s := range redundancyByOffset {
 		if s == r {
 			return redundancyOffsets[i]
 		}
@@ -176,11 +179,8 @@ func (r Redundancy) Text() string {
 // DecodeRedundancy returns the worst asserted redundancy state, or
 // RedundancyUnknown when no offset is asserted.
 func DecodeRedundancy(r Reading) Redundancy {
-	byOffset := []Redundancy{FullyRedundant, RedundancyLost, RedundancyDegraded,
-		NonRedundantSufficientFromRedundant, NonRedundantSufficientFromInsufficient, NonRedundantInsufficient,
-		RedundancyDegradedFromFull, RedundancyDegradedFromNonRedundant}
 	worst := RedundancyUnknown
-	for i, st := range byOffset {
+	for i, st := range redundancyByOffset {
 		if r.Asserted(uint(i)) && st > worst {
 			worst = st
 		}
