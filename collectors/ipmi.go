@@ -499,7 +499,7 @@ func IPMIGroups(st *ipmi.State, psuRequired int, feeds map[string]string) ([]spo
 		}
 		if ch.PowerOverload {
 			power.Conditions = append(power.Conditions, spof.Condition{Code: CodeChassisPowerOverload, Severity: spof.SeverityWarning,
-				Summary: "BMC chassis status: power overload (a supply shut down on overload)"})
+				Summary: "BMC chassis status: power overload (the system was shut down by an overload)"})
 		}
 		if ch.RestorePolicy == ipmi.RestoreAlwaysOff {
 			power.Conditions = append(power.Conditions, spof.Condition{Code: CodePowerRestoreAlwaysOff, Severity: spof.SeverityWarning,
@@ -521,9 +521,10 @@ func IPMIGroups(st *ipmi.State, psuRequired int, feeds map[string]string) ([]spo
 			line += " (BMC clock unset; time first seen)"
 		}
 		a := spof.Attribute{Key: "event", Value: line}
-		if ev.SensorType == ipmi.SensorTypeFan || ev.SensorType == ipmi.SensorTypeCooling {
+		switch ev.SensorType {
+		case ipmi.SensorTypeFan, ipmi.SensorTypeCooling:
 			cooling.Attributes = append(cooling.Attributes, a)
-		} else {
+		case ipmi.SensorTypePowerSupply, ipmi.SensorTypePowerUnit:
 			power.Attributes = append(power.Attributes, a)
 		}
 	}
@@ -539,7 +540,7 @@ func IPMIGroups(st *ipmi.State, psuRequired int, feeds map[string]string) ([]spo
 	} else {
 		host = append(host, cooling.Conditions...)
 	}
-	return groups, dedupeConditions(host)
+	return groups, host
 }
 
 // lastEvent describes a sensor's most recent kept SEL event, or "".
@@ -557,20 +558,6 @@ func orName(name string, number uint8) string {
 		return name
 	}
 	return fmt.Sprintf("sensor %#02x", number)
-}
-
-func dedupeConditions(cs []spof.Condition) []spof.Condition {
-	seen := map[string]bool{}
-	out := cs[:0]
-	for _, c := range cs {
-		k := string(c.Code) + "\x00" + c.Member + "\x00" + c.Summary
-		if seen[k] {
-			continue
-		}
-		seen[k] = true
-		out = append(out, c)
-	}
-	return out
 }
 
 // orphanRedundancy reports a redundancy sensor with no members to count
