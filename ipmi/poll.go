@@ -140,7 +140,6 @@ func (b *BMC) poll(ctx context.Context) (*State, error) {
 			return nil, err
 		}
 		b.sdrs, b.sdrInfo, b.sdrAt = sdrs, info, time.Now()
-		b.sdrReads++
 		st.SDRRead = true
 		b.log.Debug("ipmi SDR repository read", "records", info.RecordCount, "sensors_of_interest", len(sdrs))
 	}

@@ -84,7 +84,6 @@ type BMC struct {
 	sdrs     []SDR
 	sdrInfo  SDRRepoInfo
 	sdrAt    time.Time
-	sdrReads uint64
 	// sdrPartial: the BMC cannot return whole SDR records (completion code
 	// 0xCA for a read of 0xFF bytes); read them in pieces from the start.
 	sdrPartial bool
