@@ -81,9 +81,9 @@ type BMC struct {
 	nextAttempt time.Time
 	lastErr     error
 
-	sdrs     []SDR
-	sdrInfo  SDRRepoInfo
-	sdrAt    time.Time
+	sdrs    []SDR
+	sdrInfo SDRRepoInfo
+	sdrAt   time.Time
 	// sdrPartial: the BMC cannot return whole SDR records (completion code
 	// 0xCA for a read of 0xFF bytes); read them in pieces from the start.
 	sdrPartial bool
