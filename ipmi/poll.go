@@ -102,7 +102,16 @@ func (b *BMC) Poll(ctx context.Context) (*State, error) {
 	defer b.mu.Unlock()
 	start := time.Now()
 	before := b.commands.Load()
+	reused := b.client != nil
 	st, err := b.poll(ctx)
+	if err != nil && reused && ctx.Err() == nil {
+		// A session that worked last time and fails now most likely died
+		// with a BMC reset: open a new one at once instead of losing a poll.
+		b.log.Debug("ipmi session lost, reconnecting", "err", err)
+		b.dropSession()
+		b.nextAttempt = time.Time{}
+		st, err = b.poll(ctx)
+	}
 	if err != nil {
 		b.dropSession()
 		if b.failures == 0 || !errors.Is(err, b.lastErr) {
