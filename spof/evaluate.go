@@ -268,7 +268,11 @@ func conditionFinding(group string, c Condition) Finding {
 func failedList(failed, unknown []Member) string {
 	var parts []string
 	for _, m := range failed {
-		parts = append(parts, m.Name+" "+string(m.State))
+		part := m.Name + " " + string(m.State)
+		if m.Detail != "" {
+			part += " (" + m.Detail + ")"
+		}
+		parts = append(parts, part)
 	}
 	for _, m := range unknown {
 		parts = append(parts, m.Name+" unknown")

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -53,8 +54,7 @@ func (a *agent) Collect(ch chan<- prometheus.Metric) { a.cur.Load().exporter.Col
 
 // start builds and runs a generation for cfg, seeding finding ages from the
 // previous generation so "since" survives a reload.
-func (a *agent) start(ctx context.Context, cfg *config.Config, prev *generation) *generation {
-	entries, watchers := buildEntries(cfg, a.opts, a.logger)
+func (a *agent) start(ctx context.Context, cfg *config.Config, entries []collectors.Entry, watchers []watcher, prev *generation) *generation {
 	opts := collectors.SchedulerOptions{Entries: entries, Logger: a.logger, Compose: composeFor(cfg)}
 	if prev != nil {
 		opts.Seed = prev.sched.Snapshot().Evaluation.Findings
@@ -97,8 +97,12 @@ func runDaemon(cfg *config.Config, o options, logger *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
+	entries, watchers, err := buildEntries(cfg, o, logger)
+	if err != nil {
+		return configError{err}
+	}
 	a := &agent{logger: logger, opts: o, snapshots: make(chan *collectors.Snapshot, 1)}
-	a.cur.Store(a.start(ctx, cfg, nil))
+	a.cur.Store(a.start(ctx, cfg, entries, watchers, nil))
 
 	spofRegistry := prometheus.NewRegistry()
 	spofRegistry.MustRegister(a, versioncollector.NewCollector("spofwatch"))
@@ -145,12 +149,17 @@ func runDaemon(cfg *config.Config, o options, logger *slog.Logger) error {
 // stays in force.
 func (a *agent) reload(ctx context.Context) {
 	cfg, err := loadConfig(a.opts, a.logger)
+	var entries []collectors.Entry
+	var watchers []watcher
+	if err == nil {
+		entries, watchers, err = buildEntries(cfg, a.opts, a.logger)
+	}
 	if err != nil {
 		a.logger.Error("config reload rejected; the previous configuration stays in force", "path", a.opts.configFile, "err", err)
 		return
 	}
 	old := a.cur.Load()
-	a.cur.Store(a.start(ctx, cfg, old))
+	a.cur.Store(a.start(ctx, cfg, entries, watchers, old))
 	old.cancel()
 	<-old.done
 	a.logger.Info("configuration reloaded", "path", a.opts.configFile)
@@ -158,11 +167,16 @@ func (a *agent) reload(ctx context.Context) {
 
 // consume hands every snapshot to the outputs that push: the textfile.
 func (a *agent) consume(ctx context.Context, g prometheus.Gatherer) {
+	announced := false
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-a.snapshots:
+		case snap := <-a.snapshots:
+			if !announced && a.Ready() {
+				announced = true
+				a.logCollectors(snap)
+			}
 			if a.opts.textfile != "" {
 				if err := collectors.WriteTextfile(a.opts.textfile, g); err != nil {
 					a.logger.Error("write textfile output", "path", a.opts.textfile, "err", err)
@@ -172,7 +186,19 @@ func (a *agent) consume(ctx context.Context, g prometheus.Gatherer) {
 	}
 }
 
-// composeFor returns the cross-collector step for a config (power feeds).
-func composeFor(cfg *config.Config) collectors.Compose {
-	return nil
+// logCollectors says once which collectors found their source and which are
+// idle because the source is absent on this host.
+func (a *agent) logCollectors(snap *collectors.Snapshot) {
+	var active, idle, failing []string
+	for _, o := range snap.Outcomes {
+		switch {
+		case o.NoData:
+			idle = append(idle, o.Name)
+		case o.OK:
+			active = append(active, o.Name)
+		default:
+			failing = append(failing, o.Name)
+		}
+	}
+	a.logger.Info("first collection done", "active", strings.Join(active, ","), "idle_source_absent", strings.Join(idle, ","), "failing", strings.Join(failing, ","))
 }

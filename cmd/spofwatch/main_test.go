@@ -312,3 +312,52 @@ func TestSIGTERMShutsDownCleanly(t *testing.T) {
 		t.Errorf("no shutdown log line:\n%s", d.log.String())
 	}
 }
+
+// TestMetricsPassPromtool feeds a live scrape to the real promtool, which
+// must print nothing.
+func TestMetricsPassPromtool(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Fatalf("promtool missing (Debian package prometheus; make test installs it): %v", err)
+	}
+	d := startDaemon(t, fixture("md-raid1-failed-leg")...)
+	metrics := d.get(t, "/metrics")
+	for _, want := range []string{"spofwatch_group_state{", "spofwatch_finding{code=\"redundancy_lost\"", "spofwatch_build_info{", "spofwatch_collector_up{collector=\"mounts\"} 1"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(metrics)
+	out, err := cmd.CombinedOutput()
+	if err != nil || len(out) != 0 {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+}
+
+// TestTextfileOutput checks the node_exporter textfile is written after an
+// evaluation, holds only spofwatch metrics and passes promtool.
+func TestTextfileOutput(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "spofwatch.prom")
+	startDaemon(t, append(fixture("nvme-single"), "--collector.textfile.output="+path)...)
+	var b []byte
+	waitFor(t, 10*time.Second, func() bool {
+		var err error
+		b, err = os.ReadFile(path)
+		return err == nil && strings.Contains(string(b), "spofwatch_group_state")
+	}, "textfile written")
+	for _, line := range strings.Split(string(b), "\n") {
+		if line != "" && !strings.HasPrefix(line, "#") && !strings.HasPrefix(line, "spofwatch_") {
+			t.Errorf("textfile carries a non-spofwatch metric (node_exporter would reject it): %s", line)
+		}
+	}
+	cmd := exec.Command("promtool", "check", "metrics")
+	cmd.Stdin = strings.NewReader(string(b))
+	if out, err := cmd.CombinedOutput(); err != nil || len(out) != 0 {
+		t.Errorf("promtool on the textfile: %v\n%s", err, out)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	if len(entries) != 1 {
+		t.Errorf("temporary files left beside the output: %v", entries)
+	}
+}
