@@ -48,10 +48,6 @@ type IPMIOptions struct {
 	// PSURequired is how many PSUs the host needs (psu_required); 0 infers
 	// it from the power-unit redundancy sensor, else 1.
 	PSURequired int
-	// PowerFeeds maps a PSU member name (SDR ID string, "PSU1 Status") to
-	// the feed it hangs on ("ups-a"): the failure-domain rule then finds two
-	// PSUs on one UPS.
-	PowerFeeds map[string]string
 	// BackoffMin/BackoffMax bound reconnect backoff (defaults 1s / 2m).
 	BackoffMin, BackoffMax time.Duration
 	Logger                 *slog.Logger
@@ -133,7 +129,7 @@ func (c *IPMI) Collect(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("ipmi: %w", err)
 	}
-	groups, host := IPMIGroups(st, c.opts.PSURequired, c.opts.PowerFeeds)
+	groups, host := IPMIGroups(st, c.opts.PSURequired)
 	return Result{
 		Groups:         groups,
 		HostConditions: host,
@@ -408,7 +404,9 @@ func crossCheck(g *spof.Group, srcs []redundancySource) {
 
 // IPMIGroups adapts one poll into the power and cooling groups and host-wide
 // conditions. psuRequired > 0 overrides the inferred PSU count needed.
-func IPMIGroups(st *ipmi.State, psuRequired int, feeds map[string]string) ([]spof.Group, []spof.Condition) {
+// Member names are the SDR ID strings, which power_feeds keys use
+// (ApplyPowerFeeds adds the feed domains when groups are composed).
+func IPMIGroups(st *ipmi.State, psuRequired int) ([]spof.Group, []spof.Condition) {
 	names := sensorNames(st)
 	power := spof.Group{ID: IPMIPowerGroup, Kind: spof.KindPower, Function: "power supplies"}
 	cooling := spof.Group{ID: IPMICoolingGroup, Kind: spof.KindCooling, Function: "fans"}
@@ -419,11 +417,7 @@ func IPMIGroups(st *ipmi.State, psuRequired int, feeds map[string]string) ([]spo
 		name := names[i]
 		switch classify(s.SDR) {
 		case classPSU:
-			m := psuMember(name, s)
-			if feed := feeds[name]; feed != "" {
-				m.Domains = map[string]string{spof.DomainFeed: feed}
-			}
-			power.Members = append(power.Members, m)
+			power.Members = append(power.Members, psuMember(name, s))
 		case classFan:
 			if s.Err == "" && s.Reading.ScanningDisabled {
 				// Unpopulated fan headers are typically not scanned; the BMC

@@ -160,7 +160,8 @@ func TestIPMIGroups(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			groups, host := collectors.IPMIGroups(&tc.st, tc.psuRequired, tc.feeds)
+			groups, host := collectors.IPMIGroups(&tc.st, tc.psuRequired)
+			groups = collectors.ApplyPowerFeeds(groups, tc.feeds) // as the agent composes groups
 			r := spof.Evaluate(spof.Input{Groups: groups, HostConditions: host})
 			state := func(id string) spof.GroupState {
 				for _, g := range r.Groups {
