@@ -104,6 +104,11 @@ func (b *BMC) Poll(ctx context.Context) (*State, error) {
 	before := b.commands.Load()
 	reused := b.client != nil
 	st, err := b.poll(ctx)
+	var ce *CompletionError
+	if errors.As(err, &ce) {
+		// The BMC answered: the session is fine, the poll is not.
+		return nil, fmt.Errorf("BMC %s: %w", b.peer, err)
+	}
 	if err != nil && reused && ctx.Err() == nil {
 		// A session that worked last time and fails now most likely died
 		// with a BMC reset: open a new one at once instead of losing a poll.
@@ -143,7 +148,7 @@ func (b *BMC) poll(ctx context.Context) (*State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("BMC %s: %w", b.peer, err)
 	}
-	if b.sdrs == nil || !info.SameRepository(b.sdrInfo) || time.Since(b.sdrAt) > b.opts.SDRMaxAge {
+	if b.sdrAt.IsZero() || !info.SameRepository(b.sdrInfo) || time.Since(b.sdrAt) > b.opts.SDRMaxAge {
 		sdrs, err := b.readSDRs(ctx, c)
 		if err != nil {
 			return nil, err
