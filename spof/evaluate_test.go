@@ -264,7 +264,7 @@ func BenchmarkEvaluate1000Groups(b *testing.B) {
 
 func TestSourceVerdictWorseThanCountWins(t *testing.T) {
 	g := Group{ID: "power/ipmi/psu", Function: "power supplies", Required: 1,
-		Members: []Member{m("PSU1", MemberOK), m("PSU2", MemberOK)},
+		Members:    []Member{m("PSU1", MemberOK), m("PSU2", MemberOK)},
 		Conditions: []Condition{{Code: CodeRedundancyLost, Summary: "BMC sensor PS Redundancy says redundancy lost; PSU count says 2 of 2 working"}}}
 	res := Evaluate(Input{Groups: []Group{g}})
 	if res.Groups[0].State != StateRedundancyLost {
