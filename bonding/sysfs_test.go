@@ -9,14 +9,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/spofwatch/spofwatch/bonding/bondingtest"
+	"github.com/spofwatch/spofwatch/internal/ttar"
 )
 
 // The fixture trees are shared with the collector tests; see
 // collectors/testdata/bonding/PROVENANCE.md.
 func tree(t *testing.T, name string) FS {
 	t.Helper()
-	dir := bondingtest.Extract(t, filepath.Join("..", "collectors", "testdata", "bonding", name+".ttar"))
+	dir := ttar.Extract(t, filepath.Join("..", "collectors", "testdata", "bonding", name+".ttar"))
 	return NewFS(filepath.Join(dir, "sys"), filepath.Join(dir, "proc"))
 }
 

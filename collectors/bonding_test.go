@@ -14,13 +14,13 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/spofwatch/spofwatch/bonding"
-	"github.com/spofwatch/spofwatch/bonding/bondingtest"
+	"github.com/spofwatch/spofwatch/internal/ttar"
 	"github.com/spofwatch/spofwatch/spof"
 )
 
 func bondingTree(t *testing.T, name string) (sys, proc string) {
 	t.Helper()
-	dir := bondingtest.Extract(t, filepath.Join("testdata", "bonding", name+".ttar"))
+	dir := ttar.Extract(t, filepath.Join("testdata", "bonding", name+".ttar"))
 	return filepath.Join(dir, "sys"), filepath.Join(dir, "proc")
 }
 
@@ -366,7 +366,7 @@ func TestBondingDriverWithoutBondsIsNoData(t *testing.T) {
 // BenchmarkBondingCollect is one full collection of a two-port LACP bond
 // from a sysfs/procfs tree: what every netlink notify costs.
 func BenchmarkBondingCollect(b *testing.B) {
-	dir := bondingtest.Extract(b, filepath.Join("testdata", "bonding", "split-aggregator.ttar"))
+	dir := ttar.Extract(b, filepath.Join("testdata", "bonding", "split-aggregator.ttar"))
 	c := NewBonding(BondingOptions{SysPath: filepath.Join(dir, "sys"), ProcPath: filepath.Join(dir, "proc")})
 	for b.Loop() {
 		if _, err := c.Collect(context.Background()); err != nil {

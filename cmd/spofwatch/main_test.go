@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spofwatch/spofwatch/internal/ttar"
 	"github.com/spofwatch/spofwatch/report"
 )
 
@@ -38,8 +39,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func fixture(name string) []string {
-	root := filepath.Join("..", "..", "collectors", "testdata", "mounts", name)
+// fixture unpacks a mounts fixture tree and returns the flags that point
+// the agent at it.
+func fixture(t *testing.T, name string) []string {
+	t.Helper()
+	root := ttar.Extract(t, filepath.Join("..", "..", "collectors", "testdata", "mounts", name+".ttar"))
 	return []string{"--path.procfs=" + filepath.Join(root, "proc"), "--path.sysfs=" + filepath.Join(root, "sys"),
 		"--no-collector.uplink", "--config.file=" + filepath.Join(os.DevNull)}
 }
@@ -72,14 +76,14 @@ func TestCheckExitCodes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {
-			out, errOut, code := execCheck(t, fixture(tt.fixture)...)
+			out, errOut, code := execCheck(t, fixture(t, tt.fixture)...)
 			if code != tt.code {
 				t.Errorf("exit %d, want %d\n%s%s", code, tt.code, out, errOut)
 			}
 			if !strings.Contains(out, tt.text) {
 				t.Errorf("text output lacks %q:\n%s", tt.text, out)
 			}
-			nagios, _, ncode := execCheck(t, append(fixture(tt.fixture), "--format=nagios")...)
+			nagios, _, ncode := execCheck(t, append(fixture(t, tt.fixture), "--format=nagios")...)
 			if ncode != tt.code || !strings.HasPrefix(nagios, "SPOFWATCH ") || !strings.Contains(nagios, "'storage/mount/root'=") {
 				t.Errorf("nagios exit %d output %q", ncode, nagios)
 			}
@@ -232,7 +236,7 @@ func normalise(t *testing.T, b []byte) report.Report {
 }
 
 func TestAPIAgreesWithCheck(t *testing.T) {
-	args := fixture("md-raid1-one-disk")
+	args := fixture(t, "md-raid1-one-disk")
 	d := startDaemon(t, args...)
 	api := normalise(t, []byte(d.get(t, "/api/v1/findings")))
 	out, _, _ := execCheck(t, append(args, "--format=json")...)
@@ -270,7 +274,7 @@ func TestAPIAgreesWithCheck(t *testing.T) {
 func TestSIGHUPReload(t *testing.T) {
 	dir := t.TempDir()
 	cfg := writeConfig(t, dir, "host_labels:\n  rack: r1\n")
-	d := startDaemon(t, append(fixture("nvme-single")[:3], "--config.file="+cfg)...)
+	d := startDaemon(t, append(fixture(t, "nvme-single")[:3], "--config.file="+cfg)...)
 	if m := d.get(t, "/metrics"); !strings.Contains(m, `spofwatch_host_info{rack="r1"} 1`) {
 		t.Fatalf("host_info missing:\n%s", m)
 	}
@@ -297,7 +301,7 @@ func TestSIGHUPReload(t *testing.T) {
 }
 
 func TestSIGTERMShutsDownCleanly(t *testing.T) {
-	d := startDaemon(t, fixture("nvme-single")...)
+	d := startDaemon(t, fixture(t, "nvme-single")...)
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)
 	go func() { done <- d.cmd.Wait() }()
@@ -321,7 +325,7 @@ func TestMetricsPassPromtool(t *testing.T) {
 	if err != nil {
 		t.Fatalf("promtool missing (Debian package prometheus; make test installs it): %v", err)
 	}
-	d := startDaemon(t, fixture("md-raid1-failed-leg")...)
+	d := startDaemon(t, fixture(t, "md-raid1-failed-leg")...)
 	metrics := d.get(t, "/metrics")
 	for _, want := range []string{"spofwatch_group_state{", "spofwatch_finding{code=\"redundancy_lost\"", "spofwatch_build_info{", "spofwatch_collector_up{collector=\"mounts\"} 1"} {
 		if !strings.Contains(metrics, want) {
@@ -340,7 +344,7 @@ func TestMetricsPassPromtool(t *testing.T) {
 // evaluation, holds only spofwatch metrics and passes promtool.
 func TestTextfileOutput(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "spofwatch.prom")
-	startDaemon(t, append(fixture("nvme-single"), "--collector.textfile.output="+path)...)
+	startDaemon(t, append(fixture(t, "nvme-single"), "--collector.textfile.output="+path)...)
 	var b []byte
 	waitFor(t, 10*time.Second, func() bool {
 		var err error
@@ -381,7 +385,7 @@ alerting:
   receivers:
     - {name: ops, type: webhook, url: %q}
 `, dir, srv.URL))
-	d := startDaemon(t, append(fixture("md-raid1-failed-leg")[:3], "--config.file="+cfg)...)
+	d := startDaemon(t, append(fixture(t, "md-raid1-failed-leg")[:3], "--config.file="+cfg)...)
 	var payload map[string]any
 	select {
 	case payload = <-got:

@@ -23,8 +23,7 @@ import (
 // SPOFWATCH_VM_PENDING=1 to run them in full: they then fail with a message
 // naming the missing collector. Delete an entry when its collector merges.
 var pendingCollectors = map[string]string{
-	"md":   "md collector (branch raid, issue 3)",
-	"ipmi": "ipmi collector (branch ipmi, issue 5)",
+	"md": "md collector (branch raid, issue 3)",
 }
 
 // harnessScenarios prove the harness itself: spofwatch runs in the guest,
