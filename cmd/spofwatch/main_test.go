@@ -406,3 +406,27 @@ alerting:
 		t.Errorf("sent counter missing")
 	}
 }
+
+// TestHelpAndVersionExit: --help, --help-man and --version print and stop;
+// they must never go on to start the daemon.
+func TestHelpAndVersionExit(t *testing.T) {
+	for _, flag := range []string{"--help", "--help-man", "--version"} {
+		cmd := exec.Command(binary, flag, "--web.listen-address=127.0.0.1:"+freePort(t))
+		done := make(chan error, 1)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil || out.Len() == 0 {
+				t.Errorf("%s: %v, output %q", flag, err, out.String())
+			}
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			t.Errorf("%s did not exit: the daemon started", flag)
+		}
+	}
+}
