@@ -104,6 +104,20 @@ func evaluateGroup(g Group) (GroupResult, []Finding) {
 		return gr, fs
 	}
 
+	if g.DownReason != "" {
+		gr.State = StateDown
+		for _, m := range g.Members {
+			if m.State.Working() {
+				gr.Working++
+			}
+		}
+		add(CodeGroupDown, "", fmt.Sprintf("%s is down: %s", fn, g.DownReason), "The function this group provides is out.")
+		for _, c := range g.Conditions {
+			fs = append(fs, conditionFinding(g.ID, c))
+		}
+		return gr, fs
+	}
+
 	required := max(g.Required, 1)
 	var working, failed, unknown []Member
 	for _, m := range g.Members {
@@ -218,14 +232,26 @@ func sharedDomains(g Group, working []Member, required int, fn string) []Finding
 		}
 		fs = append(fs, Finding{
 			Code:     CodeSharedFailureDomain,
-			Severity: DefaultSeverity(CodeSharedFailureDomain),
+			Severity: domainSeverity(dv.key),
 			Group:    g.ID,
+			Member:   dv.key + "=" + dv.value,
 			Summary: fmt.Sprintf("%s: single point of failure: %s %s carries %s; losing it leaves %d of %d required",
 				fn, dv.key, dv.value, strings.Join(inside, ", "), outside, required),
 			Details: fmt.Sprintf("failure domain %s=%s", dv.key, dv.value),
 		})
 	}
 	return fs
+}
+
+// domainSeverity is the severity of a shared domain. A shared controller is
+// info: the onboard HBA of a two-disk server is as much a single point as the
+// mainboard it sits on, and warning on every such host would bury the
+// actionable cases (one disk, one NIC card, one UPS).
+func domainSeverity(key string) Severity {
+	if key == DomainController {
+		return SeverityInfo
+	}
+	return DefaultSeverity(CodeSharedFailureDomain)
 }
 
 func conditionFinding(group string, c Condition) Finding {
