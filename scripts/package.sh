@@ -33,18 +33,25 @@ PKG_BUILD=$(mktemp -d)
 trap 'rm -rf "$PKG_BUILD"' EXIT
 
 # The man page comes from the flags themselves (kingpin's --help-man), so it
-# cannot drift from the binary. kingpin writes a bare NAME line; give it the
-# "name \- summary" form that apropos/whatis (and lintian) expect.
-if ! "$PKG_BIN" --help-man >"$PKG_BUILD/spofwatch.1" 2>"$PKG_BUILD/help-man.err"; then
-  echo "package: $PKG_BIN --help-man failed:" >&2
+# cannot drift from the binary. The nonexistent --config.file makes the
+# binary exit at once should it go on to start the daemon after printing
+# (kingpin with Terminate(nil) does). kingpin's header carries the
+# multi-line version string and a bare NAME line; replace the header and
+# give NAME the "name \- summary" form that whatis (and lintian) expect.
+timeout 30 "$PKG_BIN" --help-man --config.file=/nonexistent/spofwatch-help-man.yml \
+  >"$PKG_BUILD/help-man.out" 2>"$PKG_BUILD/help-man.err" </dev/null || true
+if ! grep -q '^\.SH "OPTIONS"' "$PKG_BUILD/help-man.out"; then
+  echo "package: $PKG_BIN --help-man printed no man page:" >&2
   cat "$PKG_BUILD/help-man.err" >&2
   exit 1
 fi
-awk '
-  /^\.SH "NAME"/ { print; getline; print "spofwatch \\- which single failure would take this host down now"; next }
-  { print }
-' "$PKG_BUILD/spofwatch.1" >"$PKG_BUILD/spofwatch.1.tmp"
-mv "$PKG_BUILD/spofwatch.1.tmp" "$PKG_BUILD/spofwatch.1"
+date=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%d)
+awk -v th=".TH SPOFWATCH 1 \"$date\" \"spofwatch $PKG_VERSION\" \"User Commands\"" '
+  !started && /^\.TH / { print th; skipping = 1; started = 1; next }
+  skipping && !/^\.SH / { next }
+  /^\.SH "NAME"/ { skipping = 0; print; getline; print "spofwatch \\- which single failure would take this host down now"; next }
+  { skipping = 0; print }
+' "$PKG_BUILD/help-man.out" >"$PKG_BUILD/spofwatch.1"
 gzip -9n "$PKG_BUILD/spofwatch.1"
 touch -d "@$SOURCE_DATE_EPOCH" "$PKG_BUILD/spofwatch.1.gz"
 
