@@ -133,6 +133,7 @@ deb_files="/etc/default/spofwatch
 /lib/systemd/system/spofwatch.service
 /lib/udev/rules.d/60-spofwatch-ipmi.rules
 /usr/bin/spofwatch
+/usr/share/doc/spofwatch/README.md
 /usr/share/doc/spofwatch/changelog.Debian.gz
 /usr/share/doc/spofwatch/copyright
 /usr/share/doc/spofwatch/examples/grafana/spofwatch.json
@@ -159,7 +160,7 @@ expect_user "$root"
 check "unit enabled (multi-user.target.wants)" /lib/systemd/system/spofwatch.service \
   "$(readlink "$root/etc/systemd/system/multi-user.target.wants/spofwatch.service" || echo missing)"
 check "systemctl is-enabled in the root" enabled "$(inroot "$root" systemctl is-enabled spofwatch.service 2>&1 || true)"
-if inroot "$root" /usr/bin/spofwatch --help >/dev/null 2>&1; then ok "binary runs in the root"; else bad "binary does not run in the root"; fi
+if inroot "$root" /usr/bin/spofwatch version >/dev/null 2>&1; then ok "binary runs in the root"; else bad "binary does not run in the root"; fi
 
 step "systemd-analyze verify (installed unit, in the root)"
 # --root makes verify resolve ExecStart, /bin/kill and targets inside the
@@ -220,6 +221,7 @@ rpm_expect="drwxr-xr-x root root /etc/spofwatch
 -rwxr-xr-x root root /usr/bin/spofwatch
 -rw-r--r-- root root /usr/lib/systemd/system/spofwatch.service
 -rw-r--r-- root root /usr/lib/udev/rules.d/60-spofwatch-ipmi.rules
+-rw-r--r-- root root /usr/share/doc/spofwatch/README.md
 -rw-r--r-- root root /usr/share/doc/spofwatch/examples/grafana/spofwatch.json
 -rw-r--r-- root root /usr/share/doc/spofwatch/examples/prometheus/spofwatch.rules.yml
 -rw-r--r-- root root /usr/share/man/man1/spofwatch.1.gz
