@@ -32,8 +32,10 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
 	$(GO) run golang.org/x/vuln/cmd/govulncheck@latest ./...
 
-bench:
+# go test benchmarks, then the side-by-side scripts (spofwatch beside its peers).
+bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) run ./bench/foundation -spofwatch $(BIN)
 
 # Runs every fuzz target for FUZZTIME each.
 fuzz:

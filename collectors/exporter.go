@@ -3,6 +3,7 @@ package collectors
 import (
 	"maps"
 	"slices"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -24,6 +25,10 @@ type SnapshotSource interface {
 type Exporter struct {
 	src        SnapshotSource
 	hostLabels map[string]string
+
+	mu         sync.Mutex
+	cachedSnap *Snapshot
+	cached     []prometheus.Metric
 
 	groupState, groupMembers, groupWorking, groupRequired *prometheus.Desc
 	memberUp, finding                                     *prometheus.Desc
@@ -58,14 +63,34 @@ func NewExporter(src SnapshotSource, hostLabels map[string]string) *Exporter {
 // source collectors add metrics of their own.
 func (e *Exporter) Describe(chan<- *prometheus.Desc) {}
 
-// Collect implements prometheus.Collector.
+// Collect implements prometheus.Collector. A snapshot is immutable, so its
+// metrics are built once and reused by every scrape until the next one.
 func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	snap := e.src.Snapshot()
-	gauge := func(desc *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, labels...)
+	e.mu.Lock()
+	if e.cachedSnap != snap {
+		e.cached = e.build(snap)
+		e.cachedSnap = snap
 	}
+	metrics := e.cached
+	e.mu.Unlock()
+	for _, m := range metrics {
+		ch <- m
+	}
+}
+
+func (e *Exporter) build(snap *Snapshot) []prometheus.Metric {
+	var out []prometheus.Metric
+	gauge := func(desc *prometheus.Desc, v float64, labels ...string) {
+		out = append(out, prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, labels...))
+	}
+	seenGroup := map[string]bool{}
 	for _, gr := range snap.Evaluation.Groups {
 		g := gr.Group
+		if seenGroup[g.ID] {
+			continue // two collectors claiming one ID must not break the scrape
+		}
+		seenGroup[g.ID] = true
 		kind := string(g.Kind)
 		for _, st := range spof.GroupStates {
 			gauge(e.groupState, b2f(gr.State == st), g.ID, kind, string(st))
@@ -92,9 +117,7 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 		if !o.LastSuccess.IsZero() {
 			gauge(e.collectorLastSuccess, float64(o.LastSuccess.UnixNano())/1e9, o.Name)
 		}
-		for _, m := range o.Metrics {
-			ch <- m
-		}
+		out = append(out, o.Metrics...)
 	}
 	gauge(e.evaluationTime, float64(snap.Taken.UnixNano())/1e9)
 	values := make([]string, 0, len(e.hostLabels))
@@ -102,6 +125,7 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 		values = append(values, e.hostLabels[k])
 	}
 	gauge(e.hostInfo, 1, values...)
+	return out
 }
 
 func b2f(b bool) float64 {

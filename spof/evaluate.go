@@ -2,6 +2,7 @@ package spof
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -44,8 +45,10 @@ func Evaluate(in Input) Result {
 			findings[i].Since = in.Now
 		}
 	}
-	sort.SliceStable(res.Groups, func(i, j int) bool { return res.Groups[i].Group.ID < res.Groups[j].Group.ID })
-	sort.SliceStable(findings, func(i, j int) bool { return lessFinding(findings[i], findings[j]) })
+	// Keys are unique (group IDs; code+group+member after dedupe), so an
+	// unstable sort is still deterministic.
+	slices.SortFunc(res.Groups, func(a, b GroupResult) int { return strings.Compare(a.Group.ID, b.Group.ID) })
+	slices.SortFunc(findings, compareFindings)
 	res.Findings = findings
 	return res
 }
@@ -53,17 +56,17 @@ func Evaluate(in Input) Result {
 // CollectorGroupID is the group a whole-collector failure is reported under.
 func CollectorGroupID(collector string) string { return "collector/" + collector }
 
-func lessFinding(a, b Finding) bool {
+func compareFindings(a, b Finding) int {
 	if a.Severity != b.Severity {
-		return a.Severity > b.Severity
+		return int(b.Severity) - int(a.Severity)
 	}
-	if a.Group != b.Group {
-		return a.Group < b.Group
+	if c := strings.Compare(a.Group, b.Group); c != 0 {
+		return c
 	}
-	if a.Code != b.Code {
-		return a.Code < b.Code
+	if c := strings.Compare(string(a.Code), string(b.Code)); c != 0 {
+		return c
 	}
-	return a.Member < b.Member
+	return strings.Compare(a.Member, b.Member)
 }
 
 // dedupe keeps one finding per key, the most severe.
@@ -265,7 +268,11 @@ func conditionFinding(group string, c Condition) Finding {
 func failedList(failed, unknown []Member) string {
 	var parts []string
 	for _, m := range failed {
-		parts = append(parts, m.Name+" "+string(m.State))
+		part := m.Name + " " + string(m.State)
+		if m.Detail != "" {
+			part += " (" + m.Detail + ")"
+		}
+		parts = append(parts, part)
 	}
 	for _, m := range unknown {
 		parts = append(parts, m.Name+" unknown")
