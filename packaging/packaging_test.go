@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -424,10 +425,6 @@ func TestDefaultConfigLoads(t *testing.T) {
 	}
 }
 
-// pendingConfigKeys are documented in spofwatch.yml for options whose code
-// is not on this branch yet. Remove a key when config.Config gains it.
-var pendingConfigKeys = []string{"alerting"}
-
 // Uncommenting every option gives a document whose keys the config schema
 // knows: the commented file documents real options with the right types.
 func TestDefaultConfigOptionsAreReal(t *testing.T) {
@@ -453,23 +450,13 @@ func TestDefaultConfigOptionsAreReal(t *testing.T) {
 	if err := yaml.Unmarshal([]byte(doc), &top); err != nil {
 		t.Fatalf("uncommented options are not YAML: %v\n%s", err, doc)
 	}
-	for _, k := range pendingConfigKeys {
-		if _, ok := top[k]; !ok {
-			t.Errorf("pending key %q is no longer in spofwatch.yml; drop it from pendingConfigKeys", k)
-		}
-		delete(top, k)
-	}
-	rest, err := yaml.Marshal(top)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var cfg config.Config
-	dec := yaml.NewDecoder(bytes.NewReader(rest))
+	dec := yaml.NewDecoder(strings.NewReader(doc))
 	dec.KnownFields(true) // as config.Parse: unknown keys are errors
 	if err := dec.Decode(&cfg); err != nil {
-		t.Fatalf("uncommented spofwatch.yml does not match config.Config: %v\n%s", err, rest)
+		t.Fatalf("uncommented spofwatch.yml does not match config.Config: %v\n%s", err, doc)
 	}
-	for _, want := range []string{"host_labels", "collectors", "mounts", "raid", "ipmi", "ups", "power_feeds"} {
+	for _, want := range []string{"host_labels", "collectors", "mounts", "raid", "ipmi", "ups", "power_feeds", "alerting"} {
 		if _, ok := top[want]; !ok {
 			t.Errorf("spofwatch.yml does not show the %s option", want)
 		}
@@ -477,6 +464,66 @@ func TestDefaultConfigOptionsAreReal(t *testing.T) {
 	for _, name := range config.CollectorNames {
 		if _, ok := cfg.Collectors[name]; !ok {
 			t.Errorf("spofwatch.yml does not show the schedule of collector %s", name)
+		}
+	}
+
+	// And the reverse: every option of config.Config appears.
+	var shown any
+	if err := yaml.Unmarshal([]byte(doc), &shown); err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	yamlPaths(shown, "", have)
+	for _, p := range configPaths(reflect.TypeOf(config.Config{}), "") {
+		if !have[p] {
+			t.Errorf("spofwatch.yml does not show option %s", p)
+		}
+	}
+}
+
+// configPaths lists the dotted YAML paths of every option of a config type;
+// map keys and list items are "*".
+func configPaths(typ reflect.Type, prefix string) []string {
+	for typ.Kind() == reflect.Pointer {
+		typ = typ.Elem()
+	}
+	var out []string
+	switch typ.Kind() {
+	case reflect.Struct:
+		if typ.NumField() == 0 || typ.PkgPath() == "time" {
+			return nil
+		}
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name == "" || name == "-" || !f.IsExported() {
+				continue
+			}
+			p := prefix + name
+			out = append(out, p)
+			out = append(out, configPaths(f.Type, p+".")...)
+		}
+	case reflect.Map, reflect.Slice:
+		if typ.Elem().Kind() == reflect.Struct || typ.Elem().Kind() == reflect.Pointer {
+			out = append(out, configPaths(typ.Elem(), prefix+"*.")...)
+		}
+	}
+	return out
+}
+
+// yamlPaths records the dotted paths present in a decoded YAML value, with
+// map keys under a map-typed option and list items also recorded as "*".
+func yamlPaths(v any, prefix string, have map[string]bool) {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, sub := range v {
+			have[prefix+k] = true
+			yamlPaths(sub, prefix+k+".", have)
+			yamlPaths(sub, prefix+"*.", have)
+		}
+	case []any:
+		for _, sub := range v {
+			yamlPaths(sub, prefix+"*.", have)
 		}
 	}
 }
