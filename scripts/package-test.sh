@@ -70,6 +70,9 @@ rpm1=$(ls "$work"/v1/*.rpm) rpm2=$(ls "$work"/v2/*.rpm)
 step "lintian $(basename "$deb1")"
 lintian --pedantic --display-info "$deb1" 2>&1 | grep -v 'running with root privileges' | tee "$work/lintian.txt" || true
 if grep -q '^E:' "$work/lintian.txt"; then bad "lintian reports errors"; else ok "lintian: no errors"; fi
+if grep -q 'statically-linked-binary' "$work/lintian.txt"; then
+  echo "hint: build the binary with -buildmode=pie (see packaging/README.md, Building)"
+fi
 # Each warning tag must be justified in packaging/README.md, where the
 # justifications are a list of "- `tag`: why".
 for tag in $(sed -n 's/^W: [^ ]*: \([^ ]*\).*/\1/p' "$work/lintian.txt" | sort -u); do
