@@ -554,3 +554,34 @@ func TestUnitHardening(t *testing.T) {
 		}
 	}
 }
+
+// The package version comes from the newest changelog entry, the binary's
+// from VERSION: bumping one without the other would ship a package whose
+// version and changelog disagree with `spofwatch version`.
+func TestChangelogMatchesVERSION(t *testing.T) {
+	v, err := os.ReadFile("../VERSION")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("changelog.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entries []struct {
+		Semver string `yaml:"semver"`
+		Date   string `yaml:"date"`
+	}
+	if err := yaml.Unmarshal(b, &entries); err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) == 0 {
+		t.Fatal("changelog.yml has no entry")
+	}
+	upstream, rev, ok := strings.Cut(entries[0].Semver, "-")
+	if !ok || rev == "" {
+		t.Errorf("newest changelog entry %q: want <version>-<revision>", entries[0].Semver)
+	}
+	if want := strings.TrimSpace(string(v)); upstream != want {
+		t.Errorf("newest changelog entry is %s, VERSION is %s: add a changelog entry", upstream, want)
+	}
+}
