@@ -26,6 +26,7 @@ func runCheck(o options, stdout, stderr io.Writer, logger *slog.Logger) int {
 		fmt.Fprintf(stderr, "spofwatch: invalid configuration:\n%v\n", err)
 		return report.ExitUnknown
 	}
+	defer closeCollectors(entries, logger)
 	sched := collectors.NewScheduler(collectors.SchedulerOptions{Entries: entries, Logger: logger, Compose: composeFor(cfg)})
 	ctx, cancel := context.WithTimeout(context.Background(), o.checkTimeout)
 	defer cancel()

@@ -93,7 +93,11 @@ func (a *agent) start(ctx context.Context, cfg *config.Config, entries []collect
 			}
 		}()
 	}
-	go func() { wg.Wait(); close(g.done) }()
+	go func() {
+		wg.Wait()
+		closeCollectors(entries, a.logger)
+		close(g.done)
+	}()
 	return g
 }
 

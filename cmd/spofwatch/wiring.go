@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"time"
@@ -50,6 +51,16 @@ var collectorTable = []collectorSpec{
 			return collectors.NewBonding(collectors.BondingOptions{SysPath: p.sys, ProcPath: p.proc, Logger: log}), nil
 		},
 		watch: watchLinks},
+	// One reused BMC session; no trigger (the BMC has no push we can rely on).
+	{name: "ipmi", interval: 30 * time.Second, timeout: 10 * time.Second, build: func(cfg *config.Config, p paths, log *slog.Logger) (collectors.Collector, error) {
+		opts := collectors.IPMIOptions{Logger: log}
+		if ic := cfg.IPMI; ic != nil {
+			opts.Interface, opts.Host, opts.Port = ic.Interface, ic.Host, ic.Port
+			opts.Username, opts.Password, opts.CipherSuite = ic.Username, ic.Password, ic.CipherSuite
+			opts.PSURequired = ic.PSURequired
+		}
+		return collectors.NewIPMI(opts)
+	}},
 	// NUT has no push for read-only clients: poll often, it costs < 1 ms.
 	{name: "ups", interval: 5 * time.Second, timeout: 10 * time.Second, build: func(cfg *config.Config, p paths, log *slog.Logger) (collectors.Collector, error) {
 		opts := collectors.UPSOptions{Logger: log}
@@ -118,4 +129,16 @@ func hostname() string {
 		return "unknown"
 	}
 	return h
+}
+
+// closeCollectors releases what collectors hold (the BMC session) when a
+// generation ends.
+func closeCollectors(entries []collectors.Entry, log *slog.Logger) {
+	for _, e := range entries {
+		if c, ok := e.Collector.(io.Closer); ok {
+			if err := c.Close(); err != nil {
+				log.Debug("close collector", "collector", e.Collector.Name(), "err", err)
+			}
+		}
+	}
 }
