@@ -50,6 +50,10 @@ samples = {
  "ups_bypass": ("warning", "ups/nut/ups-b", ""),
  "ups_overload": ("warning", "ups/nut/ups-b", ""),
  "collector_unavailable": ("warning", "power/ipmi/psu", ""),
+ "chassis_power_fault": ("critical", "power/ipmi/psu", ""),
+ "chassis_power_overload": ("warning", "power/ipmi/psu", ""),
+ "chassis_cooling_fault": ("warning", "cooling/ipmi/fans", ""),
+ "power_restore_always_off": ("warning", "power/ipmi/psu", ""),
  "virtual_machine": ("info", "host/dmi/virtualization", ""),
  "notice": ("info", "network/bond/bond1", "eth3"),
 }
