@@ -585,3 +585,40 @@ func TestChangelogMatchesVERSION(t *testing.T) {
 		t.Errorf("newest changelog entry is %s, VERSION is %s: add a changelog entry", upstream, want)
 	}
 }
+
+// The README's Prometheus and Alertmanager snippets are real configs: the
+// scrape config loads the shipped rules, and the routes send critical
+// spofwatch alerts to the pager and the rest to tickets.
+func TestExampleConfigs(t *testing.T) {
+	out := promtool(t, "check", "config", "prometheus/prometheus.example.yml")
+	if !strings.Contains(out, "SUCCESS: 1 rule files found") {
+		t.Errorf("promtool check config: the example does not load the rules file:\n%s", out)
+	}
+	amtool, err := exec.LookPath("amtool")
+	if err != nil {
+		t.Fatalf("amtool not found (Debian package prometheus-alertmanager, make deps): %v", err)
+	}
+	const amConfig = "prometheus/alertmanager.example.yml"
+	if out, err := exec.Command(amtool, "check-config", amConfig).CombinedOutput(); err != nil {
+		t.Fatalf("amtool check-config: %v\n%s", err, out)
+	}
+	for _, tc := range []struct {
+		labels []string
+		want   string
+	}{
+		{[]string{"alertname=SpofRedundancyLost", "severity=critical", "instance=db1:19847"}, "oncall-pager"},
+		{[]string{"alertname=SpofUpsOnBattery", "severity=critical"}, "oncall-pager"},
+		{[]string{"alertname=SpofNoRedundancy", "severity=warning"}, "hardware-tickets"},
+		{[]string{"alertname=SpofwatchCollectorDown", "severity=warning"}, "hardware-tickets"},
+		{[]string{"alertname=NodeFilesystemFull", "severity=critical"}, "default"},
+	} {
+		args := append([]string{"config", "routes", "test", "--config.file=" + amConfig}, tc.labels...)
+		out, err := exec.Command(amtool, args...).Output()
+		if err != nil {
+			t.Fatalf("amtool %s: %v", strings.Join(args, " "), err)
+		}
+		if got := strings.TrimSpace(string(out)); got != tc.want {
+			t.Errorf("%v routes to %q, want %q", tc.labels, got, tc.want)
+		}
+	}
+}

@@ -140,6 +140,8 @@ deb_files="/etc/default/spofwatch
 /usr/share/doc/spofwatch/changelog.Debian.gz
 /usr/share/doc/spofwatch/copyright
 /usr/share/doc/spofwatch/examples/grafana/spofwatch.json
+/usr/share/doc/spofwatch/examples/prometheus/alertmanager.example.yml
+/usr/share/doc/spofwatch/examples/prometheus/prometheus.example.yml
 /usr/share/doc/spofwatch/examples/prometheus/spofwatch.rules.yml
 /usr/share/man/man1/spofwatch.1.gz
 /var/lib/spofwatch"
@@ -226,6 +228,8 @@ rpm_expect="drwxr-xr-x root root /etc/spofwatch
 -rw-r--r-- root root /usr/lib/udev/rules.d/60-spofwatch-ipmi.rules
 -rw-r--r-- root root /usr/share/doc/spofwatch/README.md
 -rw-r--r-- root root /usr/share/doc/spofwatch/examples/grafana/spofwatch.json
+-rw-r--r-- root root /usr/share/doc/spofwatch/examples/prometheus/alertmanager.example.yml
+-rw-r--r-- root root /usr/share/doc/spofwatch/examples/prometheus/prometheus.example.yml
 -rw-r--r-- root root /usr/share/doc/spofwatch/examples/prometheus/spofwatch.rules.yml
 -rw-r--r-- root root /usr/share/man/man1/spofwatch.1.gz
 drwxr-x--- spofwatch spofwatch /var/lib/spofwatch"
