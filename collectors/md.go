@@ -55,7 +55,7 @@ func NewMdCollector(opts MdOptions) *MdCollector {
 	}
 	dev := []string{"device"}
 	return &MdCollector{
-		fs:     raid.MdFS{ProcPath: opts.ProcPath, SysPath: opts.SysPath},
+		fs:     raid.MdFS{ProcPath: opts.ProcPath, SysPath: opts.SysPath, Domains: &raid.DomainCache{}},
 		opts:   opts,
 		logger: logger.With("collector", "md"),
 		descs: mdDescs{
@@ -186,6 +186,19 @@ func MdGroup(a raid.MdArray, controllerDomain bool) spof.Group {
 		return g
 	}
 
+	// When every member sits on one disk, that disk is the single point of
+	// failure to name; its controller is implied and would only repeat it.
+	if controllerDomain {
+		disks := map[string]bool{}
+		for _, s := range a.Slots {
+			if s.Disk != "" {
+				disks[s.Disk] = true
+			}
+		}
+		if len(disks) == 1 {
+			controllerDomain = false
+		}
+	}
 	rebuildingSlot := false
 	for _, s := range a.Slots {
 		m := spof.Member{Name: s.Device, Detail: s.Detail, Domains: mdDomains(s, controllerDomain)}

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 )
 
@@ -22,6 +24,39 @@ var ErrNoMd = fmt.Errorf("no md arrays: %w", fs.ErrNotExist)
 type MdFS struct {
 	ProcPath string // default /proc
 	SysPath  string // default /sys
+	// Domains, when set, remembers each component's disk and controller
+	// by its sysfs link, so a collection costs one readlink per device
+	// instead of a walk of the device path.
+	Domains *DomainCache
+}
+
+// DomainCache maps a component's dev-*/block link target to its disk and
+// controller. Safe for concurrent use. The zero value is ready.
+type DomainCache struct {
+	mu sync.Mutex
+	m  map[string][2]string
+}
+
+func (c *DomainCache) lookup(sysPath, md, dev string) (disk, controller string) {
+	link, err := os.Readlink(filepath.Join(sysPath, "block", md, "md", "dev-"+dev, "block"))
+	if err != nil || link == "" {
+		return DiskOf(sysPath, md, dev)
+	}
+	key := md + "\x00" + link
+	c.mu.Lock()
+	v, ok := c.m[key]
+	c.mu.Unlock()
+	if ok {
+		return v[0], v[1]
+	}
+	disk, controller = DiskOf(sysPath, md, dev)
+	c.mu.Lock()
+	if c.m == nil || len(c.m) > 4096 {
+		c.m = map[string][2]string{}
+	}
+	c.m[key] = [2]string{disk, controller}
+	c.mu.Unlock()
+	return disk, controller
 }
 
 func (m MdFS) proc() string { return orDefault(m.ProcPath, "/proc") }
@@ -68,7 +103,8 @@ func (m MdFS) Arrays() ([]MdArray, error) {
 	var arrays []MdArray
 	for _, d := range dirs {
 		name := filepath.Base(filepath.Dir(d))
-		a := ReadMdArray(m.sys(), name)
+		a := BuildMdArray(readMdSysfsRaw(m.sys(), name))
+		resolveDomainsCached(m.sys(), &a, m.Domains)
 		if ms, ok := fromMdstat[name]; ok {
 			supplementFromMdstat(&a, ms)
 		}
@@ -80,7 +116,7 @@ func (m MdFS) Arrays() ([]MdArray, error) {
 			continue
 		}
 		a := MdArrayFromMdstat(fromMdstat[name])
-		resolveDomains(m.sys(), &a)
+		resolveDomainsCached(m.sys(), &a, m.Domains)
 		arrays = append(arrays, a)
 	}
 	sort.Slice(arrays, func(i, j int) bool { return naturalLess(arrays[i].Name, arrays[j].Name) })
@@ -124,38 +160,42 @@ func ReadMdArray(sysPath, name string) MdArray {
 func readMdSysfsRaw(sysPath, name string) MdSysfsRaw {
 	dir := filepath.Join(orDefault(sysPath, "/sys"), "block", name, "md")
 	raw := MdSysfsRaw{Name: name, Files: map[string]string{}, Missing: map[string]string{}, SlotLinks: map[int]string{}}
-	for _, f := range mdFiles {
-		b, err := os.ReadFile(filepath.Join(dir, f))
+	buf := make([]byte, 4096)
+	read := func(f string) {
+		v, err := readSmall(filepath.Join(dir, f), buf)
 		if err != nil {
 			raw.Missing[f] = err.Error()
-			continue
+			return
 		}
-		raw.Files[f] = strings.TrimSpace(string(b))
+		raw.Files[f] = v
+	}
+	// Read what the verdict needs; progress files only while a sync runs
+	// (sysfs reads are syscalls, and they are not free on every host).
+	for _, f := range []string{"level", "array_state", "raid_disks", "sync_action", "mismatch_cnt"} {
+		read(f)
+	}
+	if raw.Files["level"] == "raid10" {
+		read("layout")
+	}
+	if act := raw.Files["sync_action"]; act != "idle" && act != "frozen" {
+		read("sync_completed")
+		read("sync_speed")
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		raw.Missing["dev-*"] = err.Error()
 		return raw
 	}
+	var devDirs []string
 	for _, e := range entries {
 		n := e.Name()
 		switch {
 		case strings.HasPrefix(n, "dev-"):
-			d := MdDeviceRaw{Name: strings.TrimPrefix(n, "dev-")}
-			p := filepath.Join(dir, n)
-			if b, err := os.ReadFile(filepath.Join(p, "state")); err == nil {
-				d.State = strings.TrimSpace(string(b))
-			} else {
-				d.Err = err.Error()
-			}
-			if b, err := os.ReadFile(filepath.Join(p, "slot")); err == nil {
-				d.Slot = strings.TrimSpace(string(b))
-			}
-			if b, err := os.ReadFile(filepath.Join(p, "errors")); err == nil {
-				d.Errors = strings.TrimSpace(string(b))
-			}
-			raw.Devices = append(raw.Devices, d)
+			devDirs = append(devDirs, n)
 		case strings.HasPrefix(n, "rd"):
+			// rdN links exist exactly while a device holds slot N
+			// (sysfs_link_rdev in drivers/md/md.c): one readlink instead
+			// of reading every dev-*/slot.
 			idx, err := strconv.Atoi(strings.TrimPrefix(n, "rd"))
 			if err != nil {
 				continue
@@ -165,7 +205,61 @@ func readMdSysfsRaw(sysPath, name string) MdSysfsRaw {
 			}
 		}
 	}
+	for _, n := range devDirs {
+		d := MdDeviceRaw{Name: strings.TrimPrefix(n, "dev-")}
+		p := filepath.Join(dir, n)
+		if v, err := readSmall(filepath.Join(p, "state"), buf); err == nil {
+			d.State = v
+		} else {
+			d.Err = err.Error()
+		}
+		if len(raw.SlotLinks) == 0 {
+			// No slot links at all: an old kernel or a trimmed tree.
+			if v, err := readSmall(filepath.Join(p, "slot"), buf); err == nil {
+				d.Slot = v
+			}
+		} else {
+			d.Slot = "none"
+			for idx, dev := range raw.SlotLinks {
+				if dev == d.Name {
+					d.Slot = strconv.Itoa(idx)
+				}
+			}
+		}
+		raw.Devices = append(raw.Devices, d)
+	}
 	return raw
+}
+
+// readSmall reads a sysfs attribute with one open, one read and one close
+// (os.ReadFile costs twice the system calls), trimmed.
+func readSmall(path string, buf []byte) (string, error) {
+	var fd int
+	var err error
+	for {
+		fd, err = syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return "", &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer syscall.Close(fd)
+	var n int
+	for {
+		n, err = syscall.Read(fd, buf)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return "", &fs.PathError{Op: "read", Path: path, Err: err}
+	}
+	if n < 0 {
+		n = 0
+	}
+	return strings.TrimSpace(string(buf[:n])), nil
 }
 
 // BuildMdArray turns the raw sysfs text into an array. It is pure (no I/O)
@@ -509,13 +603,19 @@ func (ms MdstatArray) indexOf(name string) int {
 var pciAddr = regexp.MustCompile(`^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$`)
 
 // resolveDomains fills Disk and Controller of every slot.
-func resolveDomains(sysPath string, a *MdArray) {
+func resolveDomains(sysPath string, a *MdArray) { resolveDomainsCached(sysPath, a, nil) }
+
+func resolveDomainsCached(sysPath string, a *MdArray, cache *DomainCache) {
 	for i := range a.Slots {
 		s := &a.Slots[i]
 		if s.Device == "" {
 			continue
 		}
-		s.Disk, s.Controller = DiskOf(sysPath, a.Name, s.Device)
+		if cache != nil {
+			s.Disk, s.Controller = cache.lookup(sysPath, a.Name, s.Device)
+		} else {
+			s.Disk, s.Controller = DiskOf(sysPath, a.Name, s.Device)
+		}
 	}
 }
 

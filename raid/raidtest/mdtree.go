@@ -27,7 +27,7 @@ type Dev struct {
 // Array is one /sys/block/<Name>/md directory. Empty fields are not
 // written (the file is absent).
 type Array struct {
-	Name, Level, ArrayState, RaidDisks, Layout       string
+	Name, Level, ArrayState, RaidDisks, Layout        string
 	SyncAction, SyncCompleted, SyncSpeed, MismatchCnt string
 	Devs                                              []Dev
 }
