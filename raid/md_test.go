@@ -444,7 +444,7 @@ func TestDiskFromName(t *testing.T) {
 		"sda1": "sda", "sdab12": "sdab", "vdb": "vdb", "nvme0n1p2": "nvme0n1", "nvme0n1": "nvme0n1",
 		"mmcblk0p1": "mmcblk0", "dm-0": "dm-0", "xvdb1": "xvdb", "loop0p1": "loop0",
 	} {
-		if got := diskFromName(in); got != want {
+		if got := DiskFromName(in); got != want {
 			t.Errorf("%s: %s, want %s", in, got, want)
 		}
 	}

@@ -639,7 +639,7 @@ func DiskOf(sysPath, md, dev string) (disk, controller string) {
 		}
 	}
 	if real == "" {
-		return diskFromName(dev), ""
+		return DiskFromName(dev), ""
 	}
 	for range 4 {
 		if _, err := os.Stat(filepath.Join(real, "partition")); err == nil {
@@ -669,7 +669,8 @@ var (
 	partPSuffix = regexp.MustCompile(`^((?:nvme[0-9]+n[0-9]+)|(?:mmcblk[0-9]+)|(?:nbd[0-9]+)|(?:loop[0-9]+))p[0-9]+$`)
 )
 
-func diskFromName(dev string) string {
+// DiskFromName derives a disk from a partition name (sda1 -> sda).
+func DiskFromName(dev string) string {
 	if m := partSuffix.FindStringSubmatch(dev); m != nil {
 		return m[1]
 	}
