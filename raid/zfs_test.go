@@ -17,14 +17,14 @@ func readFixture(t testing.TB, name string) []byte {
 
 func TestParseZpoolStatusText(t *testing.T) {
 	for _, tc := range []struct {
-		file                     string
-		pool, state              string
-		vdevs                    []string // top-level "name:type:state:children"
-		logs                     int
-		note                     string
-		scanFn                   string
-		inProgress               bool
-		percent                  float64
+		file        string
+		pool, state string
+		vdevs       []string // top-level "name:type:state:children"
+		logs        int
+		note        string
+		scanFn      string
+		inProgress  bool
+		percent     float64
 	}{
 		{file: "2q-degraded-mirror.txt", pool: "test", state: "DEGRADED", vdevs: []string{"mirror:mirror:DEGRADED:2"}, percent: -1},
 		{file: "9p-checksum-errors.txt", pool: "test", state: "ONLINE", vdevs: []string{"mirror:mirror:ONLINE:2"}, percent: -1},
