@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 
@@ -70,7 +71,7 @@ func (c *MegaRAIDCollector) Collect(ctx context.Context) (Result, error) {
 		res.Groups = append(res.Groups, MegaRAIDGroups(mc)...)
 		for _, vd := range mc.VDs {
 			st := vd.State
-			if !contains(megaVDStates, st) {
+			if !slices.Contains(megaVDStates, st) {
 				st = "other"
 			}
 			for _, s := range megaVDStates {
@@ -90,15 +91,6 @@ func (c *MegaRAIDCollector) Collect(ctx context.Context) (Result, error) {
 		return Result{}, ErrNoData
 	}
 	return res, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // MegaRAIDGroups adapts one controller: a group per virtual drive, with
