@@ -1,7 +1,10 @@
 GO        ?= go
 BIN       := bin/spofwatch
-VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -s -w -X github.com/spofwatch/spofwatch/internal/buildinfo.Version=$(VERSION)
+VERSION   ?= $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+REVISION  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+BRANCH    ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
+BUILD_DATE ?= $(shell date -u +%Y%m%d-%H:%M:%S)
+LDFLAGS   := -s -w -X github.com/prometheus/common/version.Version=$(VERSION) -X github.com/prometheus/common/version.Revision=$(REVISION) -X github.com/prometheus/common/version.Branch=$(BRANCH) -X github.com/prometheus/common/version.BuildDate=$(BUILD_DATE)
 ARGS      ?=
 FUZZTIME  ?= 30s
 
@@ -29,8 +32,10 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
 	$(GO) run golang.org/x/vuln/cmd/govulncheck@latest ./...
 
-bench:
+# go test benchmarks, then the side-by-side scripts (spofwatch beside its peers).
+bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) run ./bench/foundation -spofwatch $(BIN)
 
 # Runs every fuzz target for FUZZTIME each.
 fuzz:

@@ -2,6 +2,7 @@ package spof
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -44,8 +45,10 @@ func Evaluate(in Input) Result {
 			findings[i].Since = in.Now
 		}
 	}
-	sort.SliceStable(res.Groups, func(i, j int) bool { return res.Groups[i].Group.ID < res.Groups[j].Group.ID })
-	sort.SliceStable(findings, func(i, j int) bool { return lessFinding(findings[i], findings[j]) })
+	// Keys are unique (group IDs; code+group+member after dedupe), so an
+	// unstable sort is still deterministic.
+	slices.SortFunc(res.Groups, func(a, b GroupResult) int { return strings.Compare(a.Group.ID, b.Group.ID) })
+	slices.SortFunc(findings, compareFindings)
 	res.Findings = findings
 	return res
 }
@@ -53,17 +56,17 @@ func Evaluate(in Input) Result {
 // CollectorGroupID is the group a whole-collector failure is reported under.
 func CollectorGroupID(collector string) string { return "collector/" + collector }
 
-func lessFinding(a, b Finding) bool {
+func compareFindings(a, b Finding) int {
 	if a.Severity != b.Severity {
-		return a.Severity > b.Severity
+		return int(b.Severity) - int(a.Severity)
 	}
-	if a.Group != b.Group {
-		return a.Group < b.Group
+	if c := strings.Compare(a.Group, b.Group); c != 0 {
+		return c
 	}
-	if a.Code != b.Code {
-		return a.Code < b.Code
+	if c := strings.Compare(string(a.Code), string(b.Code)); c != 0 {
+		return c
 	}
-	return a.Member < b.Member
+	return strings.Compare(a.Member, b.Member)
 }
 
 // dedupe keeps one finding per key, the most severe.
@@ -101,6 +104,20 @@ func evaluateGroup(g Group) (GroupResult, []Finding) {
 		}
 		gr.State = StateUnknown
 		add(CodeCollectorUnavailable, "", fmt.Sprintf("%s: state unknown: %s", fn, reason), "")
+		return gr, fs
+	}
+
+	if g.DownReason != "" {
+		gr.State = StateDown
+		for _, m := range g.Members {
+			if m.State.Working() {
+				gr.Working++
+			}
+		}
+		add(CodeGroupDown, "", fmt.Sprintf("%s is down: %s", fn, g.DownReason), "The function this group provides is out.")
+		for _, c := range g.Conditions {
+			fs = append(fs, conditionFinding(g.ID, c))
+		}
 		return gr, fs
 	}
 
@@ -218,14 +235,26 @@ func sharedDomains(g Group, working []Member, required int, fn string) []Finding
 		}
 		fs = append(fs, Finding{
 			Code:     CodeSharedFailureDomain,
-			Severity: DefaultSeverity(CodeSharedFailureDomain),
+			Severity: domainSeverity(dv.key),
 			Group:    g.ID,
+			Member:   dv.key + "=" + dv.value,
 			Summary: fmt.Sprintf("%s: single point of failure: %s %s carries %s; losing it leaves %d of %d required",
 				fn, dv.key, dv.value, strings.Join(inside, ", "), outside, required),
 			Details: fmt.Sprintf("failure domain %s=%s", dv.key, dv.value),
 		})
 	}
 	return fs
+}
+
+// domainSeverity is the severity of a shared domain. A shared controller is
+// info: the onboard HBA of a two-disk server is as much a single point as the
+// mainboard it sits on, and warning on every such host would bury the
+// actionable cases (one disk, one NIC card, one UPS).
+func domainSeverity(key string) Severity {
+	if key == DomainController {
+		return SeverityInfo
+	}
+	return DefaultSeverity(CodeSharedFailureDomain)
 }
 
 func conditionFinding(group string, c Condition) Finding {

@@ -104,8 +104,11 @@ type Group struct {
 	// (collector failed, data stale, peer error). Such a group is unknown,
 	// never healthy.
 	UnknownReason string
-	Attributes    []Attribute
-	Conditions    []Condition
+	// DownReason, when set, means the group is known to be out whatever its
+	// members say (an inactive md array, a bond without an active slave).
+	DownReason string
+	Attributes []Attribute
+	Conditions []Condition
 }
 
 // Finding is one active answer to "what would take this host down".

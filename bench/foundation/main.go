@@ -1,0 +1,181 @@
+// Command foundation puts spofwatch beside node_exporter on this host in
+// one run: /metrics scrape latency (p50/p99), idle peak RSS (VmHWM), and
+// the wall time of `spofwatch check`. It prints the figures and ratios.
+//
+//	go run ./bench/foundation -spofwatch bin/spofwatch -node-exporter /usr/bin/prometheus-node-exporter
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"time"
+)
+
+func main() {
+	spofwatch := flag.String("spofwatch", "bin/spofwatch", "spofwatch binary")
+	nodeExporter := flag.String("node-exporter", "/usr/bin/prometheus-node-exporter", "node_exporter binary")
+	scrapes := flag.Int("scrapes", 500, "scrapes per target")
+	checks := flag.Int("checks", 20, "spofwatch check runs")
+	idle := flag.Duration("idle", 5*time.Second, "idle time before reading peak RSS")
+	flag.Parse()
+	if err := run(*spofwatch, *nodeExporter, *scrapes, *checks, *idle); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type target struct {
+	name string
+	cmd  *exec.Cmd
+	url  string
+}
+
+func freePort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func start(name, bin string, args ...string) (*target, error) {
+	addr, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, append(args, "--web.listen-address="+addr)...)
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	t := &target{name: name, cmd: cmd, url: "http://" + addr + "/metrics"}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get(t.url)
+		if err == nil {
+			resp.Body.Close()
+			return t, nil
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			return nil, fmt.Errorf("%s never answered: %w", name, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// vmHWM reads a process's peak resident set size in kB.
+func vmHWM(pid int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int
+			fmt.Sscanf(strings.TrimSpace(rest), "%d", &kb)
+			return kb, nil
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
+}
+
+func percentile(d []time.Duration, p int) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[(len(s)-1)*p/100]
+}
+
+func scrape(url string, n int) ([]time.Duration, int, error) {
+	client := &http.Client{Timeout: 10 * time.Second}
+	var took []time.Duration
+	size := 0
+	for i := 0; i < n; i++ {
+		start := time.Now()
+		resp, err := client.Get(url)
+		if err != nil {
+			return nil, 0, err
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return nil, 0, err
+		}
+		took = append(took, time.Since(start))
+		size = len(b)
+	}
+	return took, size, nil
+}
+
+func run(spofwatch, nodeExporter string, scrapes, checks int, idle time.Duration) error {
+	// An empty config: all defaults, whatever /etc holds on this machine.
+	empty, err := os.CreateTemp("", "spofwatch-bench-*.yml")
+	if err != nil {
+		return err
+	}
+	empty.Close()
+	defer os.Remove(empty.Name())
+	sw, err := start("spofwatch", spofwatch, "--config.file="+empty.Name())
+	if err != nil {
+		return err
+	}
+	defer sw.cmd.Process.Kill()
+	ne, err := start("node_exporter", nodeExporter)
+	if err != nil {
+		return err
+	}
+	defer ne.cmd.Process.Kill()
+
+	time.Sleep(idle)
+	swIdle, err := vmHWM(sw.cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	neIdle, err := vmHWM(ne.cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("idle peak RSS (VmHWM): spofwatch %.1f MB, node_exporter %.1f MB, ratio %.2f\n",
+		float64(swIdle)/1024, float64(neIdle)/1024, float64(swIdle)/float64(neIdle))
+
+	results := map[string][]time.Duration{}
+	for _, t := range []*target{sw, ne} {
+		took, size, err := scrape(t.url, scrapes)
+		if err != nil {
+			return fmt.Errorf("scrape %s: %w", t.name, err)
+		}
+		results[t.name] = took
+		fmt.Printf("%-13s /metrics: %d scrapes, %d bytes, p50 %s, p99 %s\n", t.name, scrapes, size,
+			percentile(took, 50).Round(time.Microsecond), percentile(took, 99).Round(time.Microsecond))
+	}
+	fmt.Printf("scrape p99 ratio spofwatch/node_exporter: %.2f\n",
+		float64(percentile(results["spofwatch"], 99))/float64(percentile(results["node_exporter"], 99)))
+	swAfter, _ := vmHWM(sw.cmd.Process.Pid)
+	fmt.Printf("spofwatch VmHWM after %d scrapes: %.1f MB\n", scrapes, float64(swAfter)/1024)
+
+	var walls []time.Duration
+	for i := 0; i < checks; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		start := time.Now()
+		cmd := exec.CommandContext(ctx, spofwatch, "check", "--format=json", "--config.file="+empty.Name())
+		cmd.Stdout = io.Discard
+		err := cmd.Run()
+		walls = append(walls, time.Since(start))
+		cancel()
+		if ee, ok := err.(*exec.ExitError); err != nil && (!ok || ee.ExitCode() > 2) {
+			return fmt.Errorf("spofwatch check: %w", err)
+		}
+	}
+	fmt.Printf("spofwatch check wall time: %d runs, p50 %s, max %s\n", checks,
+		percentile(walls, 50).Round(time.Millisecond), percentile(walls, 100).Round(time.Millisecond))
+	return nil
+}

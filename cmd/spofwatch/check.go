@@ -1,0 +1,43 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/spofwatch/spofwatch/collectors"
+	"github.com/spofwatch/spofwatch/report"
+)
+
+// runCheck collects once, prints the verdict and returns the Nagios exit
+// code of the worst active finding. Config errors are UNKNOWN (3).
+func runCheck(o options, stdout, stderr io.Writer, logger *slog.Logger) int {
+	cfg, err := loadConfig(o, logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "spofwatch: invalid configuration:\n%v\n", err)
+		if o.checkFormat == "nagios" {
+			fmt.Fprintf(stdout, "SPOFWATCH UNKNOWN - invalid configuration: %v\n", err)
+		}
+		return report.ExitUnknown
+	}
+	entries, _ := buildEntries(cfg, o, logger)
+	sched := collectors.NewScheduler(collectors.SchedulerOptions{Entries: entries, Logger: logger, Compose: composeFor(cfg)})
+	ctx, cancel := context.WithTimeout(context.Background(), o.checkTimeout)
+	defer cancel()
+	snap := sched.CollectOnce(ctx)
+	host := hostname()
+	switch o.checkFormat {
+	case "json":
+		err = report.WriteJSON(stdout, report.Build(host, snap))
+	case "nagios":
+		err = report.WriteNagios(stdout, snap.Evaluation)
+	default:
+		err = report.WriteText(stdout, host, snap)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "spofwatch: write output: %v\n", err)
+		return report.ExitUnknown
+	}
+	return report.ExitCode(snap.Evaluation)
+}

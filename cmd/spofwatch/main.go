@@ -1,0 +1,119 @@
+// Command spofwatch answers "which single failure would take this host down
+// now?". Without a subcommand it runs the daemon; `check` collects once and
+// exits the Nagios way; `version` prints the build.
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	webflag "github.com/prometheus/exporter-toolkit/web/kingpinflag"
+
+	"github.com/spofwatch/spofwatch/config"
+	"github.com/spofwatch/spofwatch/report"
+)
+
+// DefaultListenAddress is outside the Prometheus exporter port range
+// 9100-9999, which is fully allocated, and below Linux's ephemeral ports.
+const DefaultListenAddress = ":19847"
+
+// DefaultConfigFile is used when --config.file is not given; its absence is
+// not an error (every option has a working default).
+const DefaultConfigFile = "/etc/spofwatch/spofwatch.yml"
+
+// options are the parsed command-line flags.
+type options struct {
+	configFile     string
+	configExplicit bool
+	paths          paths
+	enabled        map[string]*bool
+	textfile       string
+	web            *web.FlagConfig
+	log            *promslog.Config
+	checkFormat    string
+	checkTimeout   time.Duration
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	app := kingpin.New("spofwatch", "Names the single failure that would take this host down: PSUs, fans, RAID, bonds and UPSes.")
+	app.UsageWriter(stderr)
+	app.ErrorWriter(stderr)
+	app.Terminate(nil)
+	app.HelpFlag.Short('h')
+	app.Version(version.Print("spofwatch"))
+
+	var o options
+	o.log = &promslog.Config{}
+	promslogflag.AddFlags(app, o.log)
+	cfgFlag := app.Flag("config.file", "YAML configuration file (receivers, UPS servers, IPMI, power feeds, host labels, thresholds).").
+		Default(DefaultConfigFile).IsSetByUser(&o.configExplicit)
+	cfgFlag.StringVar(&o.configFile)
+	app.Flag("path.procfs", "procfs mountpoint.").Default("/proc").StringVar(&o.paths.proc)
+	app.Flag("path.sysfs", "sysfs mountpoint.").Default("/sys").StringVar(&o.paths.sys)
+	app.Flag("path.rootfs", "Root filesystem mountpoint (for a containerised agent).").Default("/").StringVar(&o.paths.root)
+	app.Flag("collector.textfile.output", "Also write the spofwatch metrics to this file after every evaluation, atomically, for node_exporter's textfile collector (e.g. /var/lib/node_exporter/textfile_collector/spofwatch.prom).").
+		StringVar(&o.textfile)
+	o.enabled = map[string]*bool{}
+	for _, name := range config.CollectorNames {
+		o.enabled[name] = app.Flag("collector."+name, fmt.Sprintf("Enable the %s collector (--no-collector.%s disables it).", name, name)).Default("true").Bool()
+	}
+	o.web = webflag.AddFlags(app, DefaultListenAddress)
+
+	daemonCmd := app.Command("run", "Run the agent (the default).").Default()
+	checkCmd := app.Command("check", "Collect once, print the verdict and exit 0/1/2/3 (OK/WARNING/CRITICAL/UNKNOWN).")
+	checkCmd.Flag("format", "Output format.").Default("text").EnumVar(&o.checkFormat, "text", "json", "nagios")
+	checkCmd.Flag("timeout", "Give up on collectors after this long.").Default("15s").DurationVar(&o.checkTimeout)
+	versionCmd := app.Command("version", "Print the version and exit.")
+
+	cmd, err := app.Parse(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "spofwatch: %v\n", err)
+		return report.ExitUnknown
+	}
+	logger := promslog.New(o.log)
+	switch cmd {
+	case versionCmd.FullCommand():
+		fmt.Fprintln(stdout, version.Print("spofwatch"))
+		return 0
+	case checkCmd.FullCommand():
+		return runCheck(o, stdout, stderr, logger)
+	case daemonCmd.FullCommand():
+		cfg, err := loadConfig(o, logger)
+		if err != nil {
+			// Printed plainly, not as an escaped log field: an operator
+			// reads this on the terminal or in the journal.
+			fmt.Fprintf(stderr, "spofwatch: invalid configuration, refusing to start:\n%v\n", err)
+			return 1
+		}
+		if err := runDaemon(cfg, o, logger); err != nil {
+			logger.Error("spofwatch stopped", "err", err)
+			return 1
+		}
+		return 0
+	}
+	return report.ExitUnknown
+}
+
+// loadConfig loads the configured file. The default path may be absent:
+// every option has a working default.
+func loadConfig(o options, logger *slog.Logger) (*config.Config, error) {
+	if !o.configExplicit {
+		if _, err := os.Stat(o.configFile); os.IsNotExist(err) {
+			logger.Debug("no config file; using defaults", "path", o.configFile)
+			return config.Default(), nil
+		}
+	}
+	return config.Load(o.configFile)
+}

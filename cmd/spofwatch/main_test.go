@@ -1,0 +1,363 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/spofwatch/spofwatch/report"
+)
+
+var binary string
+
+// TestMain builds the real binary once; the tests run it as an operator
+// would.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "spofwatch-bin")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "spofwatch")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+		os.Exit(2)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func fixture(name string) []string {
+	root := filepath.Join("..", "..", "collectors", "testdata", "mounts", name)
+	return []string{"--path.procfs=" + filepath.Join(root, "proc"), "--path.sysfs=" + filepath.Join(root, "sys"),
+		"--no-collector.uplink", "--config.file=" + filepath.Join(os.DevNull)}
+}
+
+func execCheck(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"check"}, args...)...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code = 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+func TestCheckExitCodes(t *testing.T) {
+	tests := []struct {
+		fixture string
+		code    int
+		text    string
+	}{
+		{"lvm-on-md-raid1", report.ExitOK, "storage/mount/root  redundant"},
+		{"nvme-single", report.ExitWarning, "storage/mount/root      no_redundancy"},
+		{"md-raid1-failed-leg", report.ExitCritical, "sdb1 (failed)"},
+		{"md-inactive", report.ExitCritical, "down"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.fixture, func(t *testing.T) {
+			out, errOut, code := execCheck(t, fixture(tt.fixture)...)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d\n%s%s", code, tt.code, out, errOut)
+			}
+			if !strings.Contains(out, tt.text) {
+				t.Errorf("text output lacks %q:\n%s", tt.text, out)
+			}
+			nagios, _, ncode := execCheck(t, append(fixture(tt.fixture), "--format=nagios")...)
+			if ncode != tt.code || !strings.HasPrefix(nagios, "SPOFWATCH ") || !strings.Contains(nagios, "'storage/mount/root'=") {
+				t.Errorf("nagios exit %d output %q", ncode, nagios)
+			}
+		})
+	}
+}
+
+func writeConfig(t *testing.T, dir, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, "spofwatch.yml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+var badConfigs = []struct{ name, body, want string }{
+	{"unknown key", "host_labels:\n  rack: r1\nipmi:\n  interface: open\n  pasword_file: /x\n", `spofwatch.yml:5: unknown key "pasword_file" in ipmi`},
+	{"wrong type", "ipmi:\n  port: six-two-three\n", "spofwatch.yml:2: wrong type: cannot unmarshal !!str `six-two...` into int"},
+	{"unreadable password_file", "ups:\n  - name: a\n    target: a@localhost\n    password_file: /nonexistent/ups.pw\n", "spofwatch.yml:4: ups.0.password_file: cannot read secret file /nonexistent/ups.pw"},
+}
+
+func TestConfigErrorsCheckExits3(t *testing.T) {
+	for _, tt := range badConfigs {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := writeConfig(t, t.TempDir(), tt.body)
+			_, errOut, code := execCheck(t, "--config.file="+cfg)
+			if code != report.ExitUnknown {
+				t.Errorf("exit %d, want 3", code)
+			}
+			if !strings.Contains(errOut, cfg[:len(cfg)-len("spofwatch.yml")]+tt.want) {
+				t.Errorf("stderr lacks %q:\n%s", tt.want, errOut)
+			}
+		})
+	}
+}
+
+func TestConfigErrorsDaemonRefusesToStart(t *testing.T) {
+	for _, tt := range badConfigs {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := writeConfig(t, t.TempDir(), tt.body)
+			cmd := exec.Command(binary, "--config.file="+cfg, "--web.listen-address=127.0.0.1:"+freePort(t))
+			out, err := cmd.CombinedOutput() // must exit by itself
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() == 0 {
+				t.Fatalf("daemon did not refuse: %v\n%s", err, out)
+			}
+			if !strings.Contains(string(out), "refusing to start") || !strings.Contains(string(out), tt.want) {
+				t.Errorf("output lacks the reason %q:\n%s", tt.want, out)
+			}
+		})
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
+}
+
+// daemon starts the agent and waits until it is ready.
+type daemon struct {
+	cmd  *exec.Cmd
+	base string
+	log  *syncBuffer
+}
+
+type syncBuffer struct {
+	mu  chan struct{}
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu <- struct{}{}
+	defer func() { <-b.mu }()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu <- struct{}{}
+	defer func() { <-b.mu }()
+	return b.buf.String()
+}
+
+func startDaemon(t *testing.T, args ...string) *daemon {
+	t.Helper()
+	port := freePort(t)
+	d := &daemon{base: "http://127.0.0.1:" + port, log: &syncBuffer{mu: make(chan struct{}, 1)}}
+	d.cmd = exec.Command(binary, append([]string{"--web.listen-address=127.0.0.1:" + port}, args...)...)
+	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		d.cmd.Process.Signal(syscall.SIGTERM)
+		d.cmd.Wait()
+	})
+	waitFor(t, 10*time.Second, func() bool {
+		resp, err := http.Get(d.base + "/-/ready")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}, "daemon ready: "+d.log.String())
+	return d
+}
+
+func (d *daemon) get(t *testing.T, path string) string {
+	t.Helper()
+	resp, err := http.Get(d.base + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// waitFor polls a condition; it bounds waiting, it does not assert speed.
+func waitFor(t *testing.T, limit time.Duration, ok func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// normalise drops what differs between two runs by nature: durations,
+// timestamps and finding ages.
+func normalise(t *testing.T, b []byte) report.Report {
+	t.Helper()
+	var r report.Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatalf("invalid JSON: %v\n%s", err, b)
+	}
+	for i := range r.Findings {
+		r.Findings[i].Since = ""
+	}
+	for i := range r.Collectors {
+		r.Collectors[i].DurationSeconds, r.Collectors[i].LastSuccess = 0, nil
+	}
+	return r
+}
+
+func TestAPIAgreesWithCheck(t *testing.T) {
+	args := fixture("md-raid1-one-disk")
+	d := startDaemon(t, args...)
+	api := normalise(t, []byte(d.get(t, "/api/v1/findings")))
+	out, _, _ := execCheck(t, append(args, "--format=json")...)
+	check := normalise(t, []byte(out))
+	a, _ := json.Marshal(api)
+	c, _ := json.Marshal(check)
+	if !bytes.Equal(a, c) {
+		t.Errorf("API and check disagree:\napi   %s\ncheck %s", a, c)
+	}
+	if len(check.Groups) == 0 || check.Groups[0].ID != "storage/mount/root" {
+		t.Errorf("groups = %+v", check.Groups)
+	}
+	// The JSON keys other tooling relies on, exactly.
+	var raw map[string]any
+	json.Unmarshal([]byte(out), &raw)
+	for _, k := range []string{"host", "groups", "findings", "collectors"} {
+		if _, ok := raw[k]; !ok {
+			t.Errorf("top-level key %q missing", k)
+		}
+	}
+	g := raw["groups"].([]any)[0].(map[string]any)
+	for _, k := range []string{"id", "kind", "state", "members_total", "members_working", "members_required", "members"} {
+		if _, ok := g[k]; !ok {
+			t.Errorf("group key %q missing", k)
+		}
+	}
+	f := raw["findings"].([]any)[0].(map[string]any)
+	for _, k := range []string{"code", "severity", "group", "member", "summary", "since"} {
+		if _, ok := f[k]; !ok {
+			t.Errorf("finding key %q missing", k)
+		}
+	}
+}
+
+func TestSIGHUPReload(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, "host_labels:\n  rack: r1\n")
+	d := startDaemon(t, append(fixture("nvme-single")[:3], "--config.file="+cfg)...)
+	if m := d.get(t, "/metrics"); !strings.Contains(m, `spofwatch_host_info{rack="r1"} 1`) {
+		t.Fatalf("host_info missing:\n%s", m)
+	}
+
+	writeConfig(t, dir, "host_labels:\n  rack: r2\nbogus: 1\n")
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, 10*time.Second, func() bool { return strings.Contains(d.log.String(), "config reload rejected") }, "rejection log line")
+	logged := d.log.String()
+	if !strings.Contains(logged, `spofwatch.yml:3: unknown key \"bogus\"`) {
+		t.Errorf("rejection does not name file and line:\n%s", logged)
+	}
+	if m := d.get(t, "/metrics"); !strings.Contains(m, `spofwatch_host_info{rack="r1"} 1`) {
+		t.Errorf("old config not in force after a bad reload:\n%s", m)
+	}
+
+	writeConfig(t, dir, "host_labels:\n  rack: r2\n")
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, 10*time.Second, func() bool {
+		return strings.Contains(d.get(t, "/metrics"), `spofwatch_host_info{rack="r2"} 1`)
+	}, "new host label after a good reload")
+	if r := d.get(t, "/-/healthy"); !strings.Contains(r, "Healthy") {
+		t.Errorf("healthy = %q", r)
+	}
+}
+
+func TestSIGTERMShutsDownCleanly(t *testing.T) {
+	d := startDaemon(t, fixture("nvme-single")...)
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- d.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v\n%s", err, d.log.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("daemon did not stop on SIGTERM")
+	}
+	if !strings.Contains(d.log.String(), "shutting down") {
+		t.Errorf("no shutdown log line:\n%s", d.log.String())
+	}
+}
+
+// TestMetricsPassPromtool feeds a live scrape to the real promtool, which
+// must print nothing.
+func TestMetricsPassPromtool(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Fatalf("promtool missing (Debian package prometheus; make test installs it): %v", err)
+	}
+	d := startDaemon(t, fixture("md-raid1-failed-leg")...)
+	metrics := d.get(t, "/metrics")
+	for _, want := range []string{"spofwatch_group_state{", "spofwatch_finding{code=\"redundancy_lost\"", "spofwatch_build_info{", "spofwatch_collector_up{collector=\"mounts\"} 1"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(metrics)
+	out, err := cmd.CombinedOutput()
+	if err != nil || len(out) != 0 {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+}
+
+// TestTextfileOutput checks the node_exporter textfile is written after an
+// evaluation, holds only spofwatch metrics and passes promtool.
+func TestTextfileOutput(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "spofwatch.prom")
+	startDaemon(t, append(fixture("nvme-single"), "--collector.textfile.output="+path)...)
+	var b []byte
+	waitFor(t, 10*time.Second, func() bool {
+		var err error
+		b, err = os.ReadFile(path)
+		return err == nil && strings.Contains(string(b), "spofwatch_group_state")
+	}, "textfile written")
+	for _, line := range strings.Split(string(b), "\n") {
+		if line != "" && !strings.HasPrefix(line, "#") && !strings.HasPrefix(line, "spofwatch_") {
+			t.Errorf("textfile carries a non-spofwatch metric (node_exporter would reject it): %s", line)
+		}
+	}
+	cmd := exec.Command("promtool", "check", "metrics")
+	cmd.Stdin = strings.NewReader(string(b))
+	if out, err := cmd.CombinedOutput(); err != nil || len(out) != 0 {
+		t.Errorf("promtool on the textfile: %v\n%s", err, out)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	if len(entries) != 1 {
+		t.Errorf("temporary files left beside the output: %v", entries)
+	}
+}

@@ -1,0 +1,136 @@
+package collectors
+
+import (
+	"maps"
+	"slices"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/spofwatch/spofwatch/spof"
+)
+
+const namespace = "spofwatch"
+
+// fromSnapshot ends every HELP: a scrape reads the latest background
+// collection; it never collects.
+const fromSnapshot = " (from the latest background collection)"
+
+// SnapshotSource is what the exporter reads.
+type SnapshotSource interface {
+	Snapshot() *Snapshot
+}
+
+// Exporter exposes the latest snapshot as Prometheus metrics.
+type Exporter struct {
+	src        SnapshotSource
+	hostLabels map[string]string
+
+	mu         sync.Mutex
+	cachedSnap *Snapshot
+	cached     []prometheus.Metric
+
+	groupState, groupMembers, groupWorking, groupRequired *prometheus.Desc
+	memberUp, finding                                     *prometheus.Desc
+	collectorUp, collectorDuration, collectorLastSuccess  *prometheus.Desc
+	evaluationTime, hostInfo                              *prometheus.Desc
+}
+
+// NewExporter returns a Prometheus collector over the snapshot source.
+func NewExporter(src SnapshotSource, hostLabels map[string]string) *Exporter {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help+fromSnapshot, labels, nil)
+	}
+	hostLabelNames := slices.Sorted(maps.Keys(hostLabels))
+	return &Exporter{
+		src:                  src,
+		hostLabels:           hostLabels,
+		groupState:           d("group_state", "Redundancy state of a group, as a state set: 1 for the current state", "group", "kind", "state"),
+		groupMembers:         d("group_members", "Members of a group", "group", "kind"),
+		groupWorking:         d("group_members_working", "Members of a group that work (ok or degraded)", "group", "kind"),
+		groupRequired:        d("group_members_required", "Working members the group's function needs", "group", "kind"),
+		memberUp:             d("member_up", "1 if the member works (ok or degraded), else 0", "group", "member"),
+		finding:              d("finding", "1 for every active finding", "code", "severity", "group", "member"),
+		collectorUp:          d("collector_up", "1 if the collector's last collection succeeded and is fresh", "collector"),
+		collectorDuration:    d("collector_duration_seconds", "Duration of the collector's last collection", "collector"),
+		collectorLastSuccess: d("collector_last_success_timestamp_seconds", "Unix time of the collector's last successful collection", "collector"),
+		evaluationTime:       d("last_evaluation_timestamp_seconds", "Unix time of the latest evaluation"),
+		hostInfo:             prometheus.NewDesc(namespace+"_host_info", "Host labels from the configuration, value 1", hostLabelNames, nil),
+	}
+}
+
+// Describe implements prometheus.Collector. The exporter is unchecked:
+// source collectors add metrics of their own.
+func (e *Exporter) Describe(chan<- *prometheus.Desc) {}
+
+// Collect implements prometheus.Collector. A snapshot is immutable, so its
+// metrics are built once and reused by every scrape until the next one.
+func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
+	snap := e.src.Snapshot()
+	e.mu.Lock()
+	if e.cachedSnap != snap {
+		e.cached = e.build(snap)
+		e.cachedSnap = snap
+	}
+	metrics := e.cached
+	e.mu.Unlock()
+	for _, m := range metrics {
+		ch <- m
+	}
+}
+
+func (e *Exporter) build(snap *Snapshot) []prometheus.Metric {
+	var out []prometheus.Metric
+	gauge := func(desc *prometheus.Desc, v float64, labels ...string) {
+		out = append(out, prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, labels...))
+	}
+	seenGroup := map[string]bool{}
+	for _, gr := range snap.Evaluation.Groups {
+		g := gr.Group
+		if seenGroup[g.ID] {
+			continue // two collectors claiming one ID must not break the scrape
+		}
+		seenGroup[g.ID] = true
+		kind := string(g.Kind)
+		for _, st := range spof.GroupStates {
+			gauge(e.groupState, b2f(gr.State == st), g.ID, kind, string(st))
+		}
+		gauge(e.groupMembers, float64(gr.Total), g.ID, kind)
+		gauge(e.groupWorking, float64(gr.Working), g.ID, kind)
+		gauge(e.groupRequired, float64(g.Required), g.ID, kind)
+		seen := map[string]bool{}
+		for _, m := range g.Members {
+			if seen[m.Name] {
+				continue // a duplicate name would break the scrape
+			}
+			seen[m.Name] = true
+			up := m.State.Working() && g.UnknownReason == ""
+			gauge(e.memberUp, b2f(up), g.ID, m.Name)
+		}
+	}
+	for _, f := range snap.Evaluation.Findings {
+		gauge(e.finding, 1, string(f.Code), f.Severity.String(), f.Group, f.Member)
+	}
+	for _, o := range snap.Outcomes {
+		gauge(e.collectorUp, b2f(o.OK), o.Name)
+		gauge(e.collectorDuration, o.Duration.Seconds(), o.Name)
+		if !o.LastSuccess.IsZero() {
+			gauge(e.collectorLastSuccess, float64(o.LastSuccess.UnixNano())/1e9, o.Name)
+		}
+		out = append(out, o.Metrics...)
+	}
+	gauge(e.evaluationTime, float64(snap.Taken.UnixNano())/1e9)
+	values := make([]string, 0, len(e.hostLabels))
+	for _, k := range slices.Sorted(maps.Keys(e.hostLabels)) {
+		values = append(values, e.hostLabels[k])
+	}
+	gauge(e.hostInfo, 1, values...)
+	return out
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

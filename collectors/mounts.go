@@ -1,0 +1,249 @@
+package collectors
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+
+	"github.com/prometheus/procfs"
+
+	"github.com/spofwatch/spofwatch/spof"
+)
+
+// MountsOptions configures the mounts collector.
+type MountsOptions struct {
+	ProcPath string
+	SysPath  string
+	// Extra mountpoints to watch beside /, /boot, /boot/efi and /var.
+	Extra  []string
+	Logger *slog.Logger
+}
+
+// Mounts reports each important filesystem as a storage group whose members
+// are the disks it lives on.
+type Mounts struct {
+	opts MountsOptions
+}
+
+// NewMounts returns the mounts collector.
+func NewMounts(opts MountsOptions) *Mounts { return &Mounts{opts: opts} }
+
+// Name implements Collector.
+func (*Mounts) Name() string { return "mounts" }
+
+// defaultMountpoints are watched when they are separate mounts.
+var defaultMountpoints = []string{"/", "/boot", "/boot/efi", "/var"}
+
+// Collect implements Collector.
+func (m *Mounts) Collect(ctx context.Context) (Result, error) {
+	fs, err := procfs.NewFS(m.opts.ProcPath)
+	if err != nil {
+		return Result{}, fmt.Errorf("open procfs %s: %w", m.opts.ProcPath, err)
+	}
+	mounts, err := fs.GetProcMounts(1)
+	if err != nil {
+		// Without access to PID 1 (containers, hidepid) our own view is the
+		// next best thing.
+		if mounts, err = fs.GetMounts(); err != nil {
+			return Result{}, fmt.Errorf("read mountinfo under %s: %w", m.opts.ProcPath, err)
+		}
+	}
+	// The last mount on a mountpoint is the visible one.
+	byPoint := map[string]*procfs.MountInfo{}
+	for _, mi := range mounts {
+		byPoint[mi.MountPoint] = mi
+	}
+	sb := sysBlock{sys: m.opts.SysPath}
+	var res Result
+	watch := append(append([]string{}, defaultMountpoints...), m.opts.Extra...)
+	seen := map[string]bool{}
+	for _, point := range watch {
+		if err := ctx.Err(); err != nil {
+			return Result{}, err
+		}
+		point = filepath.Clean(point)
+		if seen[point] {
+			continue
+		}
+		seen[point] = true
+		mi, ok := byPoint[point]
+		isExtra := !contains(defaultMountpoints, point)
+		if !ok {
+			if point == "/" || isExtra {
+				res.Groups = append(res.Groups, spof.Group{
+					ID: "storage/mount/" + mountName(point), Kind: spof.KindStorage, Function: "filesystem " + point,
+					UnknownReason: fmt.Sprintf("%s is not a mountpoint in %s/1/mountinfo", point, m.opts.ProcPath),
+				})
+			}
+			continue
+		}
+		res.Groups = append(res.Groups, mountGroup(sb, mi))
+	}
+	return res, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// mountName turns a mountpoint into a group name: / -> root,
+// /boot/efi -> boot-efi.
+func mountName(point string) string {
+	if point == "/" {
+		return "root"
+	}
+	return strings.ReplaceAll(strings.Trim(point, "/"), "/", "-")
+}
+
+func mountGroup(sb sysBlock, mi *procfs.MountInfo) spof.Group {
+	name := mountName(mi.MountPoint)
+	g := spof.Group{
+		ID:       "storage/mount/" + name,
+		Kind:     spof.KindStorage,
+		Function: fmt.Sprintf("%s filesystem %s", name, mi.MountPoint),
+		Attributes: []spof.Attribute{
+			{Key: "source", Value: mi.Source},
+			{Key: "fstype", Value: mi.FSType},
+		},
+	}
+	if name == "root" {
+		g.Function = "root filesystem /"
+	}
+	dev, err := resolveMountDevice(sb, mi)
+	if err != nil {
+		g.UnknownReason = err.Error()
+		return g
+	}
+	mds := dev.findMD()
+	switch {
+	case len(mds) == 1:
+		mdMembers(&g, mds[0])
+	case len(mds) > 1:
+		// Several arrays under one filesystem (LVM across arrays): every
+		// array is needed, so the members are all legs and each array's
+		// required count adds up. This is optimistic when one array loses
+		// more than the others; docs/ARCHITECTURE.md records it.
+		for _, md := range mds {
+			var sub spof.Group
+			mdMembers(&sub, md)
+			g.Members = append(g.Members, sub.Members...)
+			g.Required += sub.Required
+			g.Attributes = append(g.Attributes, sub.Attributes...)
+			if sub.DownReason != "" {
+				g.DownReason = sub.DownReason
+			}
+		}
+	default:
+		disks := dev.physicalDisks()
+		if len(disks) == 0 {
+			g.UnknownReason = fmt.Sprintf("%s (%s) is not backed by a physical disk", mi.Source, dev.Name)
+			return g
+		}
+		for _, d := range disks {
+			g.Members = append(g.Members, spof.Member{Name: d.Name, State: spof.MemberOK, Domains: diskDomains(d)})
+		}
+		// A filesystem spanning plain disks needs every one of them.
+		g.Required = len(disks)
+	}
+	return g
+}
+
+// resolveMountDevice finds the block device of a mount by its device number,
+// falling back to the source path for filesystems with anonymous device
+// numbers (btrfs).
+func resolveMountDevice(sb sysBlock, mi *procfs.MountInfo) (*blockDevice, error) {
+	if !strings.HasPrefix(mi.MajorMinorVer, "0:") {
+		return sb.byDevNumber(mi.MajorMinorVer)
+	}
+	if strings.HasPrefix(mi.Source, "/dev/") {
+		return sb.byName(filepath.Base(mi.Source))
+	}
+	return nil, fmt.Errorf("%s is %s on %q, not a block device: its redundancy is not known here", mi.MountPoint, mi.FSType, mi.Source)
+}
+
+func diskDomains(d *blockDevice) map[string]string {
+	dom := map[string]string{spof.DomainDisk: d.Disk}
+	if d.Controller != "" {
+		dom[spof.DomainController] = d.Controller
+	}
+	return dom
+}
+
+// mdMembers fills a group from an md array: the members are the array's
+// legs, each with the physical disk it lives on as failure domain.
+func mdMembers(g *spof.Group, dev *blockDevice) {
+	md := dev.MD
+	g.Required = mdRequired(md.Level, md.RaidDisks, md.Layout)
+	g.Attributes = append(g.Attributes, spof.Attribute{Key: "array", Value: fmt.Sprintf("%s (%s)", dev.Name, md.Level)})
+	switch md.ArrayState {
+	case "inactive", "clear", "":
+		g.DownReason = fmt.Sprintf("array %s is %s", dev.Name, orNone(md.ArrayState))
+	}
+	inSlot := map[int]bool{}
+	unslottedFailed := 0
+	for _, leg := range md.Legs {
+		m := spof.Member{Name: leg.Name, State: mdLegState(leg, md)}
+		if m.State == "" {
+			continue // an idle spare is not a member
+		}
+		if leg.Slot >= 0 {
+			inSlot[leg.Slot] = true
+		} else if m.State == spof.MemberFailed {
+			unslottedFailed++ // a failed leg already stands for its empty slot
+		}
+		if leg.Dev != nil {
+			if disks := leg.Dev.physicalDisks(); len(disks) == 1 {
+				m.Domains = diskDomains(disks[0])
+			}
+		}
+		if m.State == spof.MemberRebuilding {
+			m.Detail = fmt.Sprintf("%s %s", md.SyncAction, md.SyncDone)
+		}
+		g.Members = append(g.Members, m)
+	}
+	for slot := 0; slot < md.RaidDisks; slot++ {
+		if !inSlot[slot] {
+			if unslottedFailed > 0 {
+				unslottedFailed--
+				continue
+			}
+			g.Members = append(g.Members, spof.Member{Name: fmt.Sprintf("%s-slot%d", dev.Name, slot), State: spof.MemberMissing, Detail: "no device in this slot"})
+		}
+	}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "unreadable"
+	}
+	return s
+}
+
+// mdLegState maps md's per-device state file (Documentation/admin-guide/md.rst)
+// to a member state; "" means the leg is an idle spare, not a member.
+func mdLegState(leg mdLeg, md *mdArray) spof.MemberState {
+	flags := map[string]bool{}
+	for _, f := range strings.Split(leg.State, ",") {
+		flags[strings.TrimSpace(f)] = true
+	}
+	switch {
+	case flags["faulty"]:
+		return spof.MemberFailed
+	case flags["in_sync"] && (flags["want_replacement"] || flags["blocked"] || flags["write_error"]):
+		return spof.MemberDegraded
+	case flags["in_sync"]:
+		return spof.MemberOK
+	case leg.Slot >= 0:
+		return spof.MemberRebuilding
+	case flags["spare"]:
+		return ""
+	}
+	return spof.MemberUnknown
+}

@@ -1,0 +1,375 @@
+package collectors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/spofwatch/spofwatch/spof"
+)
+
+// Outcome is the latest result of one collector.
+type Outcome struct {
+	Name string
+	// OK is false when the last collection failed, timed out, or its data
+	// went stale.
+	OK bool
+	// NoData means the source is absent on this host (ErrNoData): quiet.
+	NoData bool
+	Error  string
+	// Groups are the latest groups; after a failure they are the last known
+	// groups marked unknown, so a group never silently disappears.
+	Groups         []spof.Group
+	Metrics        []prometheus.Metric
+	HostConditions []spof.Condition
+	Started        time.Time
+	Duration       time.Duration
+	LastSuccess    time.Time
+	// Collections counts finished attempts, for tests and metrics.
+	Collections uint64
+}
+
+// Snapshot is the latest state of every collector plus the evaluation over
+// them. It is immutable once published.
+type Snapshot struct {
+	Taken      time.Time
+	Outcomes   []Outcome // sorted by name
+	Evaluation spof.Result
+	// Generation increases with every published snapshot.
+	Generation uint64
+}
+
+// Compose post-processes the combined groups of every collector before
+// evaluation (power-feed mapping needs PSU and UPS groups together).
+type Compose func([]spof.Group) []spof.Group
+
+// SchedulerOptions configures a Scheduler.
+type SchedulerOptions struct {
+	Entries []Entry
+	Logger  *slog.Logger
+	Compose Compose
+	// Now is the clock; tests may replace it.
+	Now func() time.Time
+	// StaleAfter is how many intervals may pass without a fresh result
+	// before data counts as stale. Default 3.
+	StaleAfter int
+	// Seed are findings of a previous scheduler (before a config reload):
+	// findings that are still active keep their Since.
+	Seed []spof.Finding
+}
+
+// Scheduler runs every collector on its own schedule and keeps the latest
+// Snapshot. Outputs read the snapshot; they never collect.
+type Scheduler struct {
+	opts    SchedulerOptions
+	log     *slog.Logger
+	mu      sync.Mutex
+	current *Snapshot
+	results map[string]*Outcome
+	subs    []chan *Snapshot
+	inits   map[string]bool
+	seed    []spof.Finding
+}
+
+// NewScheduler returns a scheduler over the given entries.
+func NewScheduler(opts SchedulerOptions) *Scheduler {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.StaleAfter <= 0 {
+		opts.StaleAfter = 3
+	}
+	s := &Scheduler{opts: opts, log: opts.Logger, results: map[string]*Outcome{}, inits: map[string]bool{}, seed: opts.Seed}
+	for _, e := range opts.Entries {
+		s.results[e.Collector.Name()] = &Outcome{Name: e.Collector.Name(), Error: "not collected yet"}
+	}
+	s.publishLocked()
+	return s
+}
+
+// Snapshot returns the latest snapshot.
+func (s *Scheduler) Snapshot() *Snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.current
+}
+
+// Ready reports whether every collector has finished at least once.
+func (s *Scheduler) Ready() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, o := range s.results {
+		if o.Collections == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Subscribe returns a channel that receives every new snapshot. Slow
+// subscribers miss intermediate snapshots but always get the latest one.
+func (s *Scheduler) Subscribe() <-chan *Snapshot {
+	ch := make(chan *Snapshot, 1)
+	s.mu.Lock()
+	s.subs = append(s.subs, ch)
+	s.mu.Unlock()
+	return ch
+}
+
+// CollectOnce runs every collector once, concurrently, and returns the
+// resulting snapshot. Used by `spofwatch check` and at daemon start.
+func (s *Scheduler) CollectOnce(ctx context.Context) *Snapshot {
+	var wg sync.WaitGroup
+	for _, e := range s.opts.Entries {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.runOne(ctx, e)
+		}()
+	}
+	wg.Wait()
+	return s.Snapshot()
+}
+
+// Run collects on every collector's schedule until ctx ends. Each collector
+// has its own goroutine; a slow one never delays another.
+func (s *Scheduler) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, e := range s.opts.Entries {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.loop(ctx, e)
+		}()
+	}
+	stale := time.NewTicker(staleCheckInterval(s.opts.Entries))
+	defer stale.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return
+		case <-stale.C:
+			s.markStale()
+		}
+	}
+}
+
+func staleCheckInterval(entries []Entry) time.Duration {
+	d := time.Minute
+	for _, e := range entries {
+		if iv := e.Schedule.Interval; iv > 0 && iv < d {
+			d = iv
+		}
+	}
+	return d
+}
+
+func (s *Scheduler) loop(ctx context.Context, e Entry) {
+	interval := e.Schedule.Interval
+	if interval <= 0 {
+		interval = 30 * time.Second
+	}
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		s.runOne(ctx, e)
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		case <-e.Schedule.Trigger:
+			ticker.Reset(interval)
+		}
+	}
+}
+
+type collectReply struct {
+	res Result
+	err error
+}
+
+// runOne collects once with the collector's timeout. A collector that
+// ignores its context is abandoned at the timeout: its goroutine finishes in
+// the background and its late result is dropped, and while it is still
+// stuck the next attempt is refused rather than piling up goroutines.
+func (s *Scheduler) runOne(ctx context.Context, e Entry) {
+	name := e.Collector.Name()
+	s.mu.Lock()
+	if s.inits[name] {
+		s.mu.Unlock()
+		s.record(name, s.opts.Now(), 0, Result{}, errors.New("previous collection is still running past its timeout"))
+		return
+	}
+	s.inits[name] = true
+	s.mu.Unlock()
+
+	timeout := e.Schedule.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	started := s.opts.Now()
+	reply := make(chan collectReply, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				reply <- collectReply{err: fmt.Errorf("collector panicked: %v", r)}
+			}
+			s.mu.Lock()
+			delete(s.inits, name)
+			s.mu.Unlock()
+		}()
+		res, err := e.Collector.Collect(cctx)
+		reply <- collectReply{res, err}
+	}()
+
+	var r collectReply
+	select {
+	case r = <-reply:
+		if r.err != nil && cctx.Err() != nil && ctx.Err() == nil {
+			r.err = fmt.Errorf("timed out after %s: %w", timeout, r.err)
+		}
+	case <-cctx.Done():
+		if ctx.Err() != nil {
+			return // shutting down: keep the last snapshot as it is
+		}
+		r = collectReply{err: fmt.Errorf("timed out after %s", timeout)}
+	}
+	s.record(name, started, s.opts.Now().Sub(started), r.res, r.err)
+}
+
+func (s *Scheduler) record(name string, started time.Time, took time.Duration, res Result, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.results[name]
+	if o == nil {
+		o = &Outcome{Name: name}
+		s.results[name] = o
+	}
+	o.Started, o.Duration = started, took
+	o.Collections++
+	switch {
+	case err == nil:
+		o.OK, o.NoData, o.Error = true, false, ""
+		o.Groups, o.Metrics, o.HostConditions = res.Groups, res.Metrics, res.HostConditions
+		o.LastSuccess = started.Add(took)
+	case errors.Is(err, ErrNoData):
+		if !o.NoData {
+			s.log.Info("source absent on this host; collector idle", "collector", name, "reason", err.Error())
+		}
+		o.OK, o.NoData, o.Error = true, true, ""
+		o.Groups, o.Metrics, o.HostConditions = nil, nil, nil
+		o.LastSuccess = started.Add(took)
+	default:
+		if o.OK || o.Error != err.Error() {
+			s.log.Warn("collection failed", "collector", name, "err", err)
+		}
+		o.OK, o.NoData, o.Error = false, false, err.Error()
+		o.Groups = markUnknown(o.Groups, fmt.Sprintf("collector %s failed: %s", name, err))
+		o.Metrics = nil // source details of a failed read would be stale
+	}
+	s.publishLocked()
+}
+
+// markStale turns collectors whose data is older than StaleAfter intervals
+// into failures, so stale data is never presented as fresh even when a
+// collector goroutine is wedged.
+func (s *Scheduler) markStale() {
+	now := s.opts.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	changed := false
+	for _, e := range s.opts.Entries {
+		o := s.results[e.Collector.Name()]
+		if o == nil || !o.OK || o.LastSuccess.IsZero() {
+			continue
+		}
+		iv := e.Schedule.Interval
+		if iv <= 0 {
+			iv = 30 * time.Second
+		}
+		limit := time.Duration(s.opts.StaleAfter)*iv + e.Schedule.Timeout
+		if age := now.Sub(o.LastSuccess); age > limit {
+			o.OK = false
+			o.Error = fmt.Sprintf("data is stale: last success %s ago", age.Round(time.Second))
+			o.Groups = markUnknown(o.Groups, o.Error)
+			o.Metrics = nil
+			changed = true
+		}
+	}
+	if changed {
+		s.publishLocked()
+	}
+}
+
+func markUnknown(groups []spof.Group, reason string) []spof.Group {
+	out := make([]spof.Group, len(groups))
+	for i, g := range groups {
+		g.UnknownReason = reason
+		g.Conditions = nil
+		out[i] = g
+	}
+	return out
+}
+
+func (s *Scheduler) publishLocked() {
+	outcomes := make([]Outcome, 0, len(s.results))
+	var groups []spof.Group
+	var statuses []spof.CollectorStatus
+	var hostConds []spof.Condition
+	for _, o := range s.results {
+		outcomes = append(outcomes, *o)
+	}
+	sort.Slice(outcomes, func(i, j int) bool { return outcomes[i].Name < outcomes[j].Name })
+	pending := false
+	for _, o := range outcomes {
+		groups = append(groups, o.Groups...)
+		hostConds = append(hostConds, o.HostConditions...)
+		if o.Collections == 0 {
+			pending = true // not collected yet: shown on the page, not a finding
+			continue
+		}
+		if !o.NoData {
+			statuses = append(statuses, spof.CollectorStatus{Name: o.Name, OK: o.OK, Error: o.Error})
+		}
+	}
+	if s.opts.Compose != nil {
+		groups = s.opts.Compose(groups)
+	}
+	var prev []spof.Finding
+	var gen uint64
+	prev = s.seed
+	if s.current != nil {
+		prev = append(append([]spof.Finding(nil), s.seed...), s.current.Evaluation.Findings...)
+		gen = s.current.Generation
+	}
+	if !pending {
+		s.seed = nil
+	}
+	now := s.opts.Now()
+	snap := &Snapshot{
+		Taken:      now,
+		Outcomes:   outcomes,
+		Generation: gen + 1,
+		Evaluation: spof.Evaluate(spof.Input{Groups: groups, Collectors: statuses, HostConditions: hostConds, Previous: prev, Now: now}),
+	}
+	s.current = snap
+	for _, ch := range s.subs {
+		select {
+		case <-ch: // drop the older pending snapshot
+		default:
+		}
+		ch <- snap
+	}
+}

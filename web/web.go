@@ -1,0 +1,147 @@
+// Package web serves the snapshot over HTTP: /metrics, /api/v1/findings,
+// the status page at / and the health endpoints. Every handler reads the
+// latest snapshot; none collects.
+package web
+
+import (
+	"bytes"
+	"embed"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/spofwatch/spofwatch/collectors"
+	"github.com/spofwatch/spofwatch/report"
+	"github.com/spofwatch/spofwatch/spof"
+)
+
+// Options configures the handler.
+type Options struct {
+	Host     string
+	Source   collectors.SnapshotSource
+	Gatherer prometheus.Gatherer
+	Logger   *slog.Logger
+	Version  string
+	// Ready reports whether the first collection round has finished.
+	Ready func() bool
+	// Extra mounts more handlers (alerting's /api/v1/alerts) and lists
+	// panels for the status page.
+	Extra map[string]http.Handler
+	// Panels add sections to the status page (recent notifications).
+	Panels []Panel
+}
+
+// Panel is an extra section of the status page.
+type Panel interface {
+	Title() string
+	// Rows returns a header row and data rows.
+	Rows() (header []string, rows [][]string)
+}
+
+//go:embed status.html
+var assets embed.FS
+
+var statusTemplate = template.Must(template.New("status.html").Funcs(template.FuncMap{
+	"lower": strings.ToLower,
+	"ago": func(t time.Time, now time.Time) string {
+		if t.IsZero() {
+			return "never"
+		}
+		return now.Sub(t).Round(time.Second).String() + " ago"
+	},
+}).ParseFS(assets, "status.html"))
+
+// Handler returns the HTTP handler of the agent.
+func Handler(opts Options) http.Handler {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{
+		ErrorLog:            slog.NewLogLogger(opts.Logger.Handler(), slog.LevelError),
+		ErrorHandling:       promhttp.ContinueOnError,
+		MaxRequestsInFlight: 10,
+	}))
+	mux.HandleFunc("GET /api/v1/findings", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if err := report.WriteJSON(w, report.Build(opts.Host, opts.Source.Snapshot())); err != nil {
+			opts.Logger.Debug("write findings", "err", err)
+		}
+	})
+	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("Healthy\n"))
+	})
+	mux.HandleFunc("GET /-/ready", func(w http.ResponseWriter, r *http.Request) {
+		if opts.Ready != nil && !opts.Ready() {
+			http.Error(w, "first collection still running", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("Ready\n"))
+	})
+	for path, h := range opts.Extra {
+		mux.Handle(path, h)
+	}
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		var buf bytes.Buffer
+		if err := statusTemplate.Execute(&buf, statusData(opts)); err != nil {
+			opts.Logger.Error("render status page", "err", err)
+			http.Error(w, "cannot render status page", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write(buf.Bytes())
+	})
+	return mux
+}
+
+type pageGroup struct {
+	spof.GroupResult
+	Unknown string
+}
+
+type pagePanel struct {
+	Title  string
+	Header []string
+	Rows   [][]string
+}
+
+type pageData struct {
+	Host       string
+	Version    string
+	Status     string
+	Now        time.Time
+	Taken      time.Time
+	Groups     []pageGroup
+	Findings   []spof.Finding
+	Collectors []collectors.Outcome
+	Panels     []pagePanel
+}
+
+func statusData(opts Options) pageData {
+	snap := opts.Source.Snapshot()
+	d := pageData{Host: opts.Host, Version: opts.Version, Now: time.Now(), Taken: snap.Taken, Collectors: snap.Outcomes}
+	switch report.ExitCode(snap.Evaluation) {
+	case report.ExitOK:
+		d.Status = "OK"
+	case report.ExitWarning:
+		d.Status = "WARNING"
+	default:
+		d.Status = "CRITICAL"
+	}
+	for _, g := range snap.Evaluation.Groups {
+		d.Groups = append(d.Groups, pageGroup{GroupResult: g, Unknown: g.Group.UnknownReason})
+	}
+	d.Findings = snap.Evaluation.Findings
+	sort.SliceStable(d.Collectors, func(i, j int) bool { return d.Collectors[i].Name < d.Collectors[j].Name })
+	for _, p := range opts.Panels {
+		h, rows := p.Rows()
+		d.Panels = append(d.Panels, pagePanel{Title: p.Title(), Header: h, Rows: rows})
+	}
+	return d
+}
