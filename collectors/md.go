@@ -164,6 +164,7 @@ func MdGroup(a raid.MdArray, controllerDomain bool) spof.Group {
 		// state. Required stays at least 1 so an array with no devices left
 		// is down too, never "unknown".
 		g.Required = max(required, 1)
+		g.DownReason = fmt.Sprintf("array %s is %s", a.Name, orWord(a.ArrayState, "not running"))
 		failed := func(name string, domains map[string]string) {
 			g.Members = append(g.Members, spof.Member{Name: name, State: spof.MemberFailed, Domains: domains,
 				Detail: "array " + a.ArrayState + ": not running"})
