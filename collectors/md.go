@@ -99,7 +99,7 @@ func (c *MdCollector) Collect(ctx context.Context) (Result, error) {
 	res := Result{Descs: []*prometheus.Desc{c.descs.syncRatio, c.descs.syncSpeed, c.descs.syncRemaining,
 		c.descs.mismatch, c.descs.disks, c.descs.raidDisks, c.descs.syncAction}}
 	for _, a := range arrays {
-		if a.Container {
+		if a.Container || a.Stopped {
 			continue
 		}
 		for _, p := range a.Problems {
@@ -121,7 +121,7 @@ func MdGroup(a raid.MdArray, controllerDomain bool) spof.Group {
 	g := spof.Group{
 		ID:       "storage/md/" + a.Name,
 		Kind:     spof.KindStorage,
-		Function: fmt.Sprintf("%s (%s)", a.Name, orWord(a.Level, "unknown level")),
+		Function: fmt.Sprintf("%s (%s)", a.Name, mdLevelWord(a)),
 		Required: required,
 	}
 	attr := func(k, v string) { g.Attributes = append(g.Attributes, spof.Attribute{Key: k, Value: v}) }
@@ -249,6 +249,18 @@ func MdGroup(a raid.MdArray, controllerDomain bool) spof.Group {
 			Summary: fmt.Sprintf("%s: %s failed and no longer holds a slot; remove it with mdadm --remove", fn, f.Name)})
 	}
 	return g
+}
+
+// mdLevelWord names the level for summaries; an inactive array has lost its
+// personality and sysfs reads an empty level.
+func mdLevelWord(a raid.MdArray) string {
+	switch {
+	case a.Level != "":
+		return a.Level
+	case a.Inactive():
+		return a.ArrayState
+	}
+	return "unknown level"
 }
 
 func mdDomains(s raid.MdSlot, controller bool) map[string]string {

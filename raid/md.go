@@ -141,7 +141,11 @@ type MdArray struct {
 	// Container is true for external-metadata containers (imsm/ddf): they
 	// hold disks for subarrays and are never active themselves.
 	Container bool
-	Sync      MdSync
+	// Stopped is true for an array with array_state "clear" and no
+	// devices: it was stopped (mdadm --stop) and its sysfs entry lingers.
+	// It provides nothing and is not a fault.
+	Stopped bool
+	Sync    MdSync
 	// MismatchCount is mismatch_cnt (sectors found inconsistent by the
 	// last check); -1 when not available.
 	MismatchCount int64
@@ -164,8 +168,10 @@ type MdArray struct {
 // a member).
 func (a MdArray) Inactive() bool {
 	switch a.ArrayState {
-	case "inactive", "clear", "broken", "suspended":
+	case "inactive", "broken", "suspended":
 		return true
+	case "clear":
+		return !a.Stopped
 	}
 	return false
 }

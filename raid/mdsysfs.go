@@ -274,6 +274,10 @@ func BuildMdArray(raw MdSysfsRaw) MdArray {
 	if _, ok := raw.Files["array_state"]; !ok {
 		problem("array_state unreadable: %s", raw.Missing["array_state"])
 	}
+	if a.ArrayState == "clear" && len(raw.Devices) == 0 {
+		a.Stopped = true
+		return a
+	}
 	if a.Level == "container" {
 		a.Container = true
 		return a
