@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // ErrNoMd is returned (wrapped with fs.ErrNotExist) when the host has no md
@@ -92,24 +94,36 @@ func (m MdFS) Arrays() ([]MdArray, error) {
 		return nil, fmt.Errorf("read %s: %w", m.MdstatPath(), mdstatErr)
 	}
 
-	dirs, err := filepath.Glob(filepath.Join(m.sys(), "block", "md*", "md"))
-	if err != nil {
-		return nil, fmt.Errorf("list md arrays in %s: %w", m.sys(), err)
-	}
-	if mdstatErr != nil && len(dirs) == 0 {
-		return nil, ErrNoMd
+	// One listing of /sys/block; filepath.Glob would open every mdX
+	// directory a second time.
+	blockDir := filepath.Join(m.sys(), "block")
+	var candidates []string
+	if f, err := os.Open(blockDir); err == nil {
+		names, _ := f.Readdirnames(-1)
+		f.Close()
+		for _, n := range names {
+			if strings.HasPrefix(n, "md") {
+				candidates = append(candidates, n)
+			}
+		}
 	}
 	seen := map[string]bool{}
 	var arrays []MdArray
-	for _, d := range dirs {
-		name := filepath.Base(filepath.Dir(d))
-		a := BuildMdArray(readMdSysfsRaw(m.sys(), name))
+	for _, name := range candidates {
+		raw, ok := readMdSysfs(m.sys(), name)
+		if !ok {
+			continue // not an md array (no md/ directory)
+		}
+		a := BuildMdArray(raw)
 		resolveDomainsCached(m.sys(), &a, m.Domains)
 		if ms, ok := fromMdstat[name]; ok {
 			supplementFromMdstat(&a, ms)
 		}
 		seen[name] = true
 		arrays = append(arrays, a)
+	}
+	if mdstatErr != nil && len(arrays) == 0 {
+		return nil, ErrNoMd
 	}
 	for _, name := range order {
 		if seen[name] {
@@ -158,11 +172,34 @@ func ReadMdArray(sysPath, name string) MdArray {
 }
 
 func readMdSysfsRaw(sysPath, name string) MdSysfsRaw {
+	raw, _ := readMdSysfs(sysPath, name)
+	return raw
+}
+
+// readMdSysfs reads one array; ok is false when <name>/md does not exist.
+func readMdSysfs(sysPath, name string) (raw MdSysfsRaw, ok bool) {
 	dir := filepath.Join(orDefault(sysPath, "/sys"), "block", name, "md")
-	raw := MdSysfsRaw{Name: name, Files: map[string]string{}, Missing: map[string]string{}, SlotLinks: map[int]string{}}
+	raw = MdSysfsRaw{Name: name, Files: map[string]string{}, Missing: map[string]string{}, SlotLinks: map[int]string{}}
 	buf := make([]byte, 4096)
+	// Attributes are opened relative to the md directory: the kernel walks
+	// the long path (and the /sys/block symlink) once, not per file.
+	dirfd, err := syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ENOTDIR) {
+		return raw, false
+	}
+	if err != nil {
+		dirfd = -1
+	} else {
+		defer syscall.Close(dirfd)
+	}
+	readAt := func(rel string) (string, error) {
+		if dirfd < 0 {
+			return readSmall(filepath.Join(dir, rel), buf)
+		}
+		return readSmallAt(dirfd, dir, rel, buf)
+	}
 	read := func(f string) {
-		v, err := readSmall(filepath.Join(dir, f), buf)
+		v, err := readAt(f)
 		if err != nil {
 			raw.Missing[f] = err.Error()
 			return
@@ -181,14 +218,13 @@ func readMdSysfsRaw(sysPath, name string) MdSysfsRaw {
 		read("sync_completed")
 		read("sync_speed")
 	}
-	entries, err := os.ReadDir(dir)
+	names, err := listDir(dirfd, dir)
 	if err != nil {
 		raw.Missing["dev-*"] = err.Error()
-		return raw
+		return raw, true
 	}
 	var devDirs []string
-	for _, e := range entries {
-		n := e.Name()
+	for _, n := range names {
 		switch {
 		case strings.HasPrefix(n, "dev-"):
 			devDirs = append(devDirs, n)
@@ -207,15 +243,14 @@ func readMdSysfsRaw(sysPath, name string) MdSysfsRaw {
 	}
 	for _, n := range devDirs {
 		d := MdDeviceRaw{Name: strings.TrimPrefix(n, "dev-")}
-		p := filepath.Join(dir, n)
-		if v, err := readSmall(filepath.Join(p, "state"), buf); err == nil {
+		if v, err := readAt(n + "/state"); err == nil {
 			d.State = v
 		} else {
 			d.Err = err.Error()
 		}
 		if len(raw.SlotLinks) == 0 {
 			// No slot links at all: an old kernel or a trimmed tree.
-			if v, err := readSmall(filepath.Join(p, "slot"), buf); err == nil {
+			if v, err := readAt(n + "/slot"); err == nil {
 				d.Slot = v
 			}
 		} else {
@@ -228,7 +263,62 @@ func readMdSysfsRaw(sysPath, name string) MdSysfsRaw {
 		}
 		raw.Devices = append(raw.Devices, d)
 	}
-	return raw
+	return raw, true
+}
+
+// listDir lists a directory through an already open descriptor (os.ReadDir
+// would open it again, with its poller set-up).
+func listDir(dirfd int, dir string) ([]string, error) {
+	if dirfd < 0 {
+		entries, err := os.ReadDir(dir)
+		names := make([]string, 0, len(entries))
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		return names, err
+	}
+	buf := make([]byte, 8192)
+	var names []string
+	for {
+		n, err := unix.ReadDirent(dirfd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return names, &fs.PathError{Op: "readdirent", Path: dir, Err: err}
+		}
+		if n <= 0 {
+			return names, nil
+		}
+		_, _, names = unix.ParseDirent(buf[:n], -1, names)
+	}
+}
+
+// readSmallAt is readSmall relative to an open directory.
+func readSmallAt(dirfd int, dir, rel string, buf []byte) (string, error) {
+	var fd int
+	var err error
+	for {
+		fd, err = openat(dirfd, rel)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return "", &fs.PathError{Op: "open", Path: filepath.Join(dir, rel), Err: err}
+	}
+	defer syscall.Close(fd)
+	var n int
+	for {
+		n, err = syscall.Read(fd, buf)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return "", &fs.PathError{Op: "read", Path: filepath.Join(dir, rel), Err: err}
+	}
+	return strings.TrimSpace(string(buf[:max(n, 0)])), nil
 }
 
 // readSmall reads a sysfs attribute with one open, one read and one close

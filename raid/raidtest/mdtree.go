@@ -30,6 +30,8 @@ type Array struct {
 	Name, Level, ArrayState, RaidDisks, Layout        string
 	SyncAction, SyncCompleted, SyncSpeed, MismatchCnt string
 	Devs                                              []Dev
+	// Extra are further md attribute files (degraded, uuid, ...).
+	Extra map[string]string
 }
 
 // WriteTree writes root/proc/mdstat (when mdstat is not empty) and
@@ -47,11 +49,15 @@ func WriteTree(root, mdstat string, arrays ...Array) error {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
-		for name, v := range map[string]string{
+		files := map[string]string{
 			"level": a.Level, "array_state": a.ArrayState, "raid_disks": a.RaidDisks, "layout": a.Layout,
 			"sync_action": a.SyncAction, "sync_completed": a.SyncCompleted, "sync_speed": a.SyncSpeed,
 			"mismatch_cnt": a.MismatchCnt,
-		} {
+		}
+		for k, v := range a.Extra {
+			files[k] = v
+		}
+		for name, v := range files {
 			if v == "" {
 				continue
 			}
