@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/spofwatch/spofwatch/raid"
 	"github.com/spofwatch/spofwatch/raid/raidtest"
 	"github.com/spofwatch/spofwatch/spof"
 )
@@ -430,5 +432,51 @@ func TestMdVMCaptures(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// metricsCollector serves a Result's metrics to a registry for linting.
+type metricsCollector struct{ res Result }
+
+func (m metricsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range m.res.Descs {
+		ch <- d
+	}
+}
+
+func (m metricsCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, x := range m.res.Metrics {
+		ch <- x
+	}
+}
+
+// The RAID source metrics pass promlint (names, units, help) and register.
+func TestRAIDMetricsLint(t *testing.T) {
+	root := filepath.Join("testdata", "md", "vm-rebuilding")
+	md, err := NewMdCollector(MdOptions{ProcPath: filepath.Join(root, "proc"), SysPath: filepath.Join(root, "sys")}).Collect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pools, err := raid.ParseZpoolStatusJSON(zfsFixture(t, "status-j-man.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zc := NewZFSCollector(ZFSOptions{})
+	zres := Result{Descs: []*prometheus.Desc{zc.scan, zc.vdevErrors}, Metrics: zc.metrics(pools[0])}
+	for name, res := range map[string]Result{"md": md, "zfs": zres} {
+		problems, err := testutil.CollectAndLint(metricsCollector{res})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for _, p := range problems {
+			t.Errorf("%s: %s: %s", name, p.Metric, p.Text)
+		}
+		reg := prometheus.NewPedanticRegistry()
+		if err := reg.Register(metricsCollector{res}); err != nil {
+			t.Errorf("%s: register: %v", name, err)
+		}
+		if _, err := reg.Gather(); err != nil {
+			t.Errorf("%s: gather: %v", name, err)
+		}
 	}
 }
