@@ -57,7 +57,7 @@ func NewMdCollector(opts MdOptions) *MdCollector {
 	return &MdCollector{
 		fs:     raid.MdFS{ProcPath: opts.ProcPath, SysPath: opts.SysPath, Domains: &raid.DomainCache{}},
 		opts:   opts,
-		logger: logger.With("collector", "md"),
+		logger: logger, // the wiring adds collector=md
 		descs: mdDescs{
 			syncRatio: prometheus.NewDesc("spofwatch_md_sync_completed_ratio",
 				"Fraction of the running md sync (resync, recovery, reshape, check) done; 1 when no sync runs.", dev, nil),

@@ -44,7 +44,7 @@ func NewMegaRAIDCollector(opts MegaRAIDOptions) *MegaRAIDCollector {
 	}
 	return &MegaRAIDCollector{
 		opts:    opts,
-		logger:  logger.With("collector", "megaraid"),
+		logger:  logger, // the wiring adds collector=megaraid
 		storcli: raid.Storcli{Path: opts.StorcliPath},
 		vdState: prometheus.NewDesc("spofwatch_megaraid_vd_state",
 			"State of the MegaRAID virtual drive as storcli reports it (1 for the current state).", []string{"controller", "vd", "state"}, nil),

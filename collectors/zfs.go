@@ -60,7 +60,7 @@ func NewZFSCollector(opts ZFSOptions) *ZFSCollector {
 	}
 	return &ZFSCollector{
 		opts:   opts,
-		logger: logger.With("collector", "zfs"),
+		logger: logger, // the wiring adds collector=zfs
 		cmd:    raid.ZpoolCommand{Path: opts.ZpoolPath, Format: opts.Format},
 		scan: prometheus.NewDesc("spofwatch_zfs_scan_completed_ratio",
 			"Fraction done of the running resilver or scrub of the pool; 1 when none runs.", []string{"pool", "function"}, nil),
