@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -90,6 +91,10 @@ func WatchMdstat(ctx context.Context, path string, notify func()) error {
 				return err
 			}
 			notify()
+			// The kernel reports POLLPRI on every poll while md is being
+			// unloaded; a short pause bounds the loop. Events within it are
+			// not lost: the re-armed file reports them on the next poll.
+			time.Sleep(5 * time.Millisecond)
 		}
 	}
 }
