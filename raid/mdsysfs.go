@@ -32,31 +32,57 @@ type MdFS struct {
 	Domains *DomainCache
 }
 
-// DomainCache maps a component's dev-*/block link target to its disk and
-// controller. Safe for concurrent use. The zero value is ready.
+// DomainCache remembers each component's disk and controller by array and
+// device name, so a collection does not walk the device's sysfs path again.
+// An entry lives while its device stays in the array: a collection that no
+// longer sees the device drops it, so a re-added device (a replaced disk)
+// is resolved afresh. Safe for concurrent use. The zero value is ready.
 type DomainCache struct {
-	mu sync.Mutex
-	m  map[string][2]string
+	mu  sync.Mutex
+	gen uint64
+	m   map[string]domainEntry
+}
+
+type domainEntry struct {
+	disk, controller string
+	gen              uint64
+}
+
+func (c *DomainCache) begin() {
+	c.mu.Lock()
+	c.gen++
+	c.mu.Unlock()
+}
+
+// prune drops the devices the last collection did not see.
+func (c *DomainCache) prune() {
+	c.mu.Lock()
+	for k, e := range c.m {
+		if e.gen != c.gen {
+			delete(c.m, k)
+		}
+	}
+	c.mu.Unlock()
 }
 
 func (c *DomainCache) lookup(sysPath, md, dev string) (disk, controller string) {
-	link, err := os.Readlink(filepath.Join(sysPath, "block", md, "md", "dev-"+dev, "block"))
-	if err != nil || link == "" {
-		return DiskOf(sysPath, md, dev)
-	}
-	key := md + "\x00" + link
+	key := md + "/" + dev
 	c.mu.Lock()
-	v, ok := c.m[key]
+	e, ok := c.m[key]
+	if ok {
+		e.gen = c.gen
+		c.m[key] = e
+	}
 	c.mu.Unlock()
 	if ok {
-		return v[0], v[1]
+		return e.disk, e.controller
 	}
 	disk, controller = DiskOf(sysPath, md, dev)
 	c.mu.Lock()
-	if c.m == nil || len(c.m) > 4096 {
-		c.m = map[string][2]string{}
+	if c.m == nil {
+		c.m = map[string]domainEntry{}
 	}
-	c.m[key] = [2]string{disk, controller}
+	c.m[key] = domainEntry{disk: disk, controller: controller, gen: c.gen}
 	c.mu.Unlock()
 	return disk, controller
 }
@@ -80,6 +106,10 @@ func (m MdFS) MdstatPath() string { return filepath.Join(m.proc(), "mdstat") }
 // neither exists. Per-array problems are in MdArray.Problems, never a
 // failure of the whole read.
 func (m MdFS) Arrays() ([]MdArray, error) {
+	if m.Domains != nil {
+		m.Domains.begin()
+		defer m.Domains.prune()
+	}
 	mdstatData, mdstatErr := os.ReadFile(m.MdstatPath())
 	var fromMdstat map[string]MdstatArray
 	var order []string
