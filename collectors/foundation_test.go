@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/spofwatch/spofwatch/internal/ttar"
 	"github.com/spofwatch/spofwatch/spof"
 )
 
@@ -93,7 +94,7 @@ func TestMountsFixtures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.fixture+"/"+tt.group, func(t *testing.T) {
-			dir := filepath.Join("testdata", "mounts", tt.fixture)
+			dir := ttar.Extract(t, filepath.Join("testdata", "mounts", tt.fixture+".ttar"))
 			c := NewMounts(MountsOptions{ProcPath: filepath.Join(dir, "proc"), SysPath: filepath.Join(dir, "sys")})
 			g, fs := evaluateOne(t, c, tt.group)
 			if g.State != tt.state {
@@ -132,7 +133,7 @@ func TestMountsFixtures(t *testing.T) {
 }
 
 func TestMountsMissingExtraIsUnknown(t *testing.T) {
-	dir := filepath.Join("testdata", "mounts", "nvme-single")
+	dir := ttar.Extract(t, filepath.Join("testdata", "mounts", "nvme-single.ttar"))
 	c := NewMounts(MountsOptions{ProcPath: filepath.Join(dir, "proc"), SysPath: filepath.Join(dir, "sys"), Extra: []string{"/srv/data"}})
 	g, fs := evaluateOne(t, c, "storage/mount/srv-data")
 	if g.State != spof.StateUnknown || len(fs) != 1 || fs[0].Code != spof.CodeCollectorUnavailable {
@@ -154,7 +155,7 @@ func TestUplinkFixtures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {
-			dir := filepath.Join("testdata", "uplink", tt.fixture)
+			dir := ttar.Extract(t, filepath.Join("testdata", "uplink", tt.fixture+".ttar"))
 			c := NewUplink(UplinkOptions{ProcPath: filepath.Join(dir, "proc"), SysPath: filepath.Join(dir, "sys")})
 			g, fs := evaluateOne(t, c, "network/uplink/default")
 			if g.State != tt.state {

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/spofwatch/spofwatch/internal/ttar"
 	"github.com/spofwatch/spofwatch/raid"
 	"github.com/spofwatch/spofwatch/raid/raidtest"
 	"github.com/spofwatch/spofwatch/spof"
@@ -385,12 +386,12 @@ func TestMdVMCaptures(t *testing.T) {
 			[]spof.Code{spof.CodeRedundancyLost, spof.CodeRedundancyLost, spof.CodeSharedFailureDomain}, []string{"slot1 missing, runs on vda alone"}},
 		{"rebuilding", want{"md0": spof.StateRedundancyLost, "md1": spof.StateRedundancyLost, "md2": spof.StateRedundant},
 			[]spof.Code{spof.CodeRedundancyLost, spof.CodeRedundancyLost, spof.CodeSharedFailureDomain, spof.CodeRebuildInProgress},
-			[]string{"vdb is rebuilding: recovery 6.", "vdb rebuilding, runs on vda alone"}},
+			[]string{"vdb is rebuilding: recovery 6.", "vdb rebuilding (recovery 6.3%, 1.4 MB/s, ETA 43s), runs on vda alone"}},
 		{"raid5-assembled-degraded", want{"md0": spof.StateRedundant, "md1": spof.StateRedundancyLost, "md2": spof.StateRedundant},
 			[]spof.Code{spof.CodeRedundancyLost, spof.CodeSharedFailureDomain}, []string{"slot2 missing, needs all of vdc, vdd"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			root := filepath.Join("testdata", "md", "vm-"+tc.name)
+			root := ttar.Extract(t, filepath.Join("testdata", "md", "vm-"+tc.name+".ttar"))
 			c := NewMdCollector(MdOptions{ProcPath: filepath.Join(root, "proc"), SysPath: filepath.Join(root, "sys")})
 			res, err := c.Collect(context.Background())
 			if err != nil {
@@ -452,7 +453,7 @@ func (m metricsCollector) Collect(ch chan<- prometheus.Metric) {
 
 // The RAID source metrics pass promlint (names, units, help) and register.
 func TestRAIDMetricsLint(t *testing.T) {
-	root := filepath.Join("testdata", "md", "vm-rebuilding")
+	root := ttar.Extract(t, filepath.Join("testdata", "md", "vm-rebuilding.ttar"))
 	md, err := NewMdCollector(MdOptions{ProcPath: filepath.Join(root, "proc"), SysPath: filepath.Join(root, "sys")}).Collect(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -266,7 +266,7 @@ func (s *Scheduler) record(name string, started time.Time, took time.Duration, r
 		o.LastSuccess = started.Add(took)
 	case errors.Is(err, ErrNoData):
 		if !o.NoData {
-			s.log.Info("source absent on this host; collector idle", "collector", name, "reason", err.Error())
+			s.log.Debug("source absent on this host; collector idle", "collector", name, "reason", err.Error())
 		}
 		o.OK, o.NoData, o.Error = true, true, ""
 		o.Groups, o.Metrics, o.HostConditions = nil, nil, nil

@@ -23,7 +23,7 @@ type funcCollector struct {
 	fn   func(ctx context.Context) (Result, error)
 }
 
-func (f funcCollector) Name() string                                 { return f.name }
+func (f funcCollector) Name() string                                { return f.name }
 func (f funcCollector) Collect(ctx context.Context) (Result, error) { return f.fn(ctx) }
 
 func pairGroup(id string, second spof.MemberState) spof.Group {

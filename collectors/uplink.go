@@ -83,7 +83,7 @@ func (u *Uplink) Collect(ctx context.Context) (Result, error) {
 	}
 	sort.Strings(ifaces)
 	g.Attributes = append(g.Attributes, spof.Attribute{Key: "default route via", Value: strings.Join(ifaces, ", ")})
-	net := sysNet{sys: u.opts.SysPath}
+	net := sysNet{sys: u.opts.SysPath, proc: u.opts.ProcPath}
 	var paths [][]spof.Member
 	for _, ifc := range ifaces {
 		if err := ctx.Err(); err != nil {
@@ -177,7 +177,8 @@ func parseDefaultRoutesV6(b []byte) ([]string, error) {
 
 // sysNet reads network devices under one sysfs root.
 type sysNet struct {
-	sys string
+	sys  string
+	proc string // for /proc/net/bonding
 }
 
 func (n sysNet) dir(ifc string) string { return filepath.Join(n.sys, "class", "net", ifc) }
@@ -264,32 +265,24 @@ func (n sysNet) followLowers(ifc string, lowers []string, depth int) ([]spof.Mem
 	return members, 1, nil
 }
 
-// bondMembers counts a bond's slaves from sysfs. The bonding collector
-// gives the full verdict on the bond itself.
+// bondMembers returns the bond's members and required count exactly as
+// the bonding collector judges them (BondGroup): a default route over bond0
+// is exactly as redundant as bond0, including slaves outside the active
+// LACP aggregator and slaves on one card.
 func (n sysNet) bondMembers(bond string) ([]spof.Member, int, error) {
-	path := filepath.Join(n.dir(bond), "bonding", "slaves")
-	b, err := os.ReadFile(path)
+	g, err := BondGroup(n.sys, n.proc, bond)
 	if err != nil {
-		return nil, 0, fmt.Errorf("read %s: %w", path, err)
+		return nil, 0, err
 	}
-	slaves := strings.Fields(string(b))
-	if len(slaves) == 0 {
-		return []spof.Member{{Name: bond + " (no slaves)", State: spof.MemberMissing, Detail: "bond has no slaves"}}, 1, nil
+	if g.UnknownReason != "" {
+		return nil, 0, fmt.Errorf("bond %s: %s", bond, g.UnknownReason)
 	}
-	sort.Strings(slaves)
-	required := 1
-	if v, err := strconv.Atoi(readTrim(filepath.Join(n.dir(bond), "bonding", "min_links"))); err == nil && v > 1 {
-		required = v
+	if len(g.Members) == 0 {
+		return []spof.Member{{Name: bond + " (no slaves)", State: spof.MemberMissing, Detail: "bond has no slaves"}}, g.Required, nil
 	}
-	var members []spof.Member
-	for _, s := range slaves {
-		m := n.nicMember(s)
-		if st := readTrim(filepath.Join(n.dir(s), "bonding_slave", "mii_status")); st != "" && st != "up" {
-			m.State, m.Detail = spof.MemberFailed, "mii_status "+st
-		}
-		members = append(members, m)
-	}
-	return members, required, nil
+	members := append([]spof.Member(nil), g.Members...)
+	sort.Slice(members, func(i, j int) bool { return members[i].Name < members[j].Name })
+	return members, g.Required, nil
 }
 
 // nicMember describes one NIC with its card as failure domain.

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/spofwatch/spofwatch/alerting"
 )
 
 // CollectorNames are the collectors a user can enable or disable, in the
@@ -34,6 +36,8 @@ type Config struct {
 	// PowerFeeds maps a PSU member name ("PSU1 Status") to the UPS or feed
 	// label it is plugged into.
 	PowerFeeds map[string]string `yaml:"power_feeds"`
+	// Alerting configures the alert engine and its receivers.
+	Alerting alerting.Config `yaml:"alerting"`
 
 	// File is the path the config was loaded from ("" for defaults).
 	File string `yaml:"-"`
@@ -293,6 +297,9 @@ func (c *Config) validate(v *validator) {
 			v.failf(append(at, "name"), "duplicate UPS name %q", u.Name)
 		}
 		names[u.Name] = true
+	}
+	if err := c.Alerting.Validate(); err != nil {
+		v.failf([]string{"alerting"}, "%v", err)
 	}
 	for psu, feed := range c.PowerFeeds {
 		if strings.TrimSpace(feed) == "" {

@@ -559,14 +559,25 @@ func assignSlots(a *MdArray, devs []MdDevice) {
 		if fi < len(a.Faulty) {
 			a.Slots[i].Device = a.Faulty[fi].Name
 			a.Slots[i].State = SlotFaulty
-			a.Slots[i].Detail = "faulty (" + strings.Join(a.Faulty[fi].Flags, ",") + ")"
+			a.Slots[i].Detail = otherFlags(a.Faulty[fi], "faulty")
 			fi++
 			continue
 		}
-		a.Slots[i].Detail = "no device in slot"
 	}
 	leftover = append(leftover, a.Faulty[fi:]...)
 	a.Faulty = leftover
+}
+
+// otherFlags lists a device's state flags besides the one its slot state
+// already says ("write_error" for a faulty device that saw write errors).
+func otherFlags(d MdDevice, except string) string {
+	var out []string
+	for _, f := range d.Flags {
+		if f != except && f != "" {
+			out = append(out, f)
+		}
+	}
+	return strings.Join(out, ",")
 }
 
 func deviceSlotState(d MdDevice, sync MdSync) (SlotState, string) {
@@ -574,7 +585,7 @@ func deviceSlotState(d MdDevice, sync MdSync) (SlotState, string) {
 	case d.Err != "" && len(d.Flags) == 0:
 		return SlotUnknown, "state unreadable: " + d.Err
 	case d.Has("faulty"):
-		return SlotFaulty, "faulty (" + strings.Join(d.Flags, ",") + ")"
+		return SlotFaulty, otherFlags(d, "faulty")
 	case d.Has("in_sync"):
 		var risk []string
 		for _, f := range []string{"write_error", "want_replacement", "blocked"} {
@@ -694,7 +705,7 @@ func MdArrayFromMdstat(ms MdstatArray) MdArray {
 		case slots[i] == 'U':
 			s.State, s.Detail = SlotUnknown, "in sync per /proc/mdstat, device not listed"
 		case fi < len(a.Faulty):
-			s.Device, s.State, s.Detail = a.Faulty[fi].Name, SlotFaulty, "faulty"
+			s.Device, s.State = a.Faulty[fi].Name, SlotFaulty
 			fi++
 		case ri < len(rebuilding):
 			s.Device, s.State = rebuilding[ri].Name, SlotRebuilding
@@ -704,7 +715,7 @@ func MdArrayFromMdstat(ms MdstatArray) MdArray {
 			}
 			ri++
 		default:
-			s.State, s.Detail = SlotEmpty, "no device in slot"
+			s.State = SlotEmpty
 		}
 		a.Slots = append(a.Slots, s)
 	}

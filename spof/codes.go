@@ -76,6 +76,11 @@ const (
 	CodeUPSBypass            Code = "ups_bypass"
 	CodeUPSOverload          Code = "ups_overload"
 	CodeCollectorUnavailable Code = "collector_unavailable"
+	// Chassis facts from the BMC (additions to the brief).
+	CodeChassisPowerFault     Code = "chassis_power_fault"
+	CodeChassisPowerOverload  Code = "chassis_power_overload"
+	CodeChassisCoolingFault   Code = "chassis_cooling_fault"
+	CodePowerRestoreAlwaysOff Code = "power_restore_always_off"
 	// CodeVirtualMachine is an addition to the design brief: on a VM the
 	// hypervisor owns hardware redundancy, which we say as an info line.
 	CodeVirtualMachine Code = "virtual_machine"
@@ -106,6 +111,10 @@ var Codes = []CodeInfo{
 	{CodeUPSBypass, SeverityWarning, "UPS protection bypassed"},
 	{CodeUPSOverload, SeverityWarning, "UPS load above its rating or the configured maximum"},
 	{CodeCollectorUnavailable, SeverityWarning, "a configured source cannot be read: unknown is never reported as OK"},
+	{CodeChassisPowerFault, SeverityCritical, "the BMC's chassis status reports a main power fault"},
+	{CodeChassisPowerOverload, SeverityWarning, "the BMC's chassis status reports a power overload"},
+	{CodeChassisCoolingFault, SeverityWarning, "the BMC's chassis status reports a cooling or fan fault"},
+	{CodePowerRestoreAlwaysOff, SeverityWarning, "power restore policy is always-off: after a power blip the host stays off"},
 	{CodeVirtualMachine, SeverityInfo, "the host is a virtual machine: the hypervisor owns hardware redundancy"},
 	{CodeNotice, SeverityInfo, "a source fact worth knowing that is not a risk by itself"},
 }

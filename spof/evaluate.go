@@ -172,10 +172,32 @@ func evaluateGroup(g Group) (GroupResult, []Finding) {
 	if margin > 0 && gr.State != StateUnknown {
 		fs = append(fs, sharedDomains(g, working, required, fn)...)
 	}
+	// A source's own verdict on the whole group (the BMC's redundancy
+	// sensor) may be worse than the member count: the worse one wins. The
+	// condition itself becomes the finding that says which source said so.
+	if gr.State != StateUnknown {
+		for _, c := range g.Conditions {
+			if st, ok := conditionState[c.Code]; ok && c.Member == "" && stateRank[st] > stateRank[gr.State] {
+				gr.State = st
+			}
+		}
+	}
 	for _, c := range g.Conditions {
 		fs = append(fs, conditionFinding(g.ID, c))
 	}
 	return gr, fs
+}
+
+// conditionState maps group-level condition codes to the state they imply.
+var conditionState = map[Code]GroupState{
+	CodeGroupDown:          StateDown,
+	CodeRedundancyLost:     StateRedundancyLost,
+	CodeRedundancyDegraded: StateDegraded,
+}
+
+// stateRank orders known states from best to worst.
+var stateRank = map[GroupState]int{
+	StateRedundant: 0, StateDegraded: 1, StateNoRedundancy: 2, StateRedundancyLost: 3, StateDown: 4,
 }
 
 // verdict applies the margin rules of the model.
@@ -268,7 +290,11 @@ func conditionFinding(group string, c Condition) Finding {
 func failedList(failed, unknown []Member) string {
 	var parts []string
 	for _, m := range failed {
-		parts = append(parts, m.Name+" "+string(m.State))
+		part := m.Name + " " + string(m.State)
+		if m.Detail != "" {
+			part += " (" + m.Detail + ")"
+		}
+		parts = append(parts, part)
 	}
 	for _, m := range unknown {
 		parts = append(parts, m.Name+" unknown")

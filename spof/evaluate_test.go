@@ -261,3 +261,28 @@ func BenchmarkEvaluate1000Groups(b *testing.B) {
 		Evaluate(Input{Groups: groups, Previous: prev, Now: now})
 	}
 }
+
+func TestSourceVerdictWorseThanCountWins(t *testing.T) {
+	g := Group{ID: "power/ipmi/psu", Function: "power supplies", Required: 1,
+		Members:    []Member{m("PSU1", MemberOK), m("PSU2", MemberOK)},
+		Conditions: []Condition{{Code: CodeRedundancyLost, Summary: "BMC sensor PS Redundancy says redundancy lost; PSU count says 2 of 2 working"}}}
+	res := Evaluate(Input{Groups: []Group{g}})
+	if res.Groups[0].State != StateRedundancyLost {
+		t.Errorf("state = %s, want redundancy_lost from the BMC", res.Groups[0].State)
+	}
+	if len(res.Findings) != 1 || !strings.Contains(res.Findings[0].Summary, "PS Redundancy") || res.Findings[0].Severity != SeverityCritical {
+		t.Errorf("findings = %+v", res.Findings)
+	}
+	// A better source verdict never hides a worse count.
+	g.Members[1].State = MemberFailed
+	g.Conditions = []Condition{{Code: CodeRedundancyDegraded, Summary: "BMC says degraded"}}
+	if st := Evaluate(Input{Groups: []Group{g}}).Groups[0].State; st != StateRedundancyLost {
+		t.Errorf("state = %s, want the count's redundancy_lost", st)
+	}
+	// A member-level condition does not change the group state.
+	g.Members[1].State = MemberOK
+	g.Conditions = []Condition{{Code: CodeGroupDown, Member: "PSU2", Summary: "x"}}
+	if st := Evaluate(Input{Groups: []Group{g}}).Groups[0].State; st != StateRedundant {
+		t.Errorf("state = %s, want redundant", st)
+	}
+}

@@ -130,7 +130,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	for _, want := range []string{
 		"spofwatch on db-07: CRITICAL",
 		"redundancy_lost",
-		"power supplies: redundancy lost: PSU2 Status failed, runs on PSU1 Status alone",
+		"power supplies: redundancy lost: PSU2 Status failed (failure detected), runs on PSU1 Status alone",
 		"shared_failure_domain",
 		"disk sda carries sda1, sda2",
 		"collector ups unavailable: dial tcp 127.0.0.1:3493: connection refused",

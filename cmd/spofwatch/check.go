@@ -21,7 +21,12 @@ func runCheck(o options, stdout, stderr io.Writer, logger *slog.Logger) int {
 		}
 		return report.ExitUnknown
 	}
-	entries, _ := buildEntries(cfg, o, logger)
+	entries, _, err := buildEntries(cfg, o, logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "spofwatch: invalid configuration:\n%v\n", err)
+		return report.ExitUnknown
+	}
+	defer closeCollectors(entries, logger)
 	sched := collectors.NewScheduler(collectors.SchedulerOptions{Entries: entries, Logger: logger, Compose: composeFor(cfg)})
 	ctx, cancel := context.WithTimeout(context.Background(), o.checkTimeout)
 	defer cancel()

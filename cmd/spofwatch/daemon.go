@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -19,6 +20,7 @@ import (
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 
+	"github.com/spofwatch/spofwatch/alerting"
 	"github.com/spofwatch/spofwatch/collectors"
 	"github.com/spofwatch/spofwatch/config"
 	spofweb "github.com/spofwatch/spofwatch/web"
@@ -26,7 +28,9 @@ import (
 
 // generation is one configuration in force: its scheduler and exporter.
 type generation struct {
-	cfg      *config.Config
+	cfg *config.Config
+	// eng is nil when no receiver is configured; its methods accept that.
+	eng      *alerting.Engine
 	sched    *collectors.Scheduler
 	exporter *collectors.Exporter
 	cancel   context.CancelFunc
@@ -53,18 +57,18 @@ func (a *agent) Collect(ch chan<- prometheus.Metric) { a.cur.Load().exporter.Col
 
 // start builds and runs a generation for cfg, seeding finding ages from the
 // previous generation so "since" survives a reload.
-func (a *agent) start(ctx context.Context, cfg *config.Config, prev *generation) *generation {
-	entries, watchers := buildEntries(cfg, a.opts, a.logger)
+func (a *agent) start(ctx context.Context, cfg *config.Config, entries []collectors.Entry, watchers []watcher, eng *alerting.Engine, prev *generation) *generation {
 	opts := collectors.SchedulerOptions{Entries: entries, Logger: a.logger, Compose: composeFor(cfg)}
 	if prev != nil {
 		opts.Seed = prev.sched.Snapshot().Evaluation.Findings
 	}
 	sched := collectors.NewScheduler(opts)
 	gctx, cancel := context.WithCancel(ctx)
-	g := &generation{cfg: cfg, sched: sched, exporter: collectors.NewExporter(sched, cfg.HostLabels), cancel: cancel, done: make(chan struct{})}
+	g := &generation{cfg: cfg, eng: eng, sched: sched, exporter: collectors.NewExporter(sched, cfg.HostLabels), cancel: cancel, done: make(chan struct{})}
 	sub := sched.Subscribe()
 	var wg sync.WaitGroup
-	wg.Add(2 + len(watchers))
+	wg.Add(3 + len(watchers))
+	go func() { defer wg.Done(); eng.Run(gctx) }()
 	go func() { defer wg.Done(); sched.Run(gctx) }()
 	go func() {
 		defer wg.Done()
@@ -89,7 +93,11 @@ func (a *agent) start(ctx context.Context, cfg *config.Config, prev *generation)
 			}
 		}()
 	}
-	go func() { wg.Wait(); close(g.done) }()
+	go func() {
+		wg.Wait()
+		closeCollectors(entries, a.logger)
+		close(g.done)
+	}()
 	return g
 }
 
@@ -97,17 +105,27 @@ func runDaemon(cfg *config.Config, o options, logger *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
+	entries, watchers, err := buildEntries(cfg, o, logger)
+	if err != nil {
+		return configError{err}
+	}
+	eng, err := newEngine(cfg, logger)
+	if err != nil {
+		return configError{err}
+	}
 	a := &agent{logger: logger, opts: o, snapshots: make(chan *collectors.Snapshot, 1)}
-	a.cur.Store(a.start(ctx, cfg, nil))
+	a.cur.Store(a.start(ctx, cfg, entries, watchers, eng, nil))
 
 	spofRegistry := prometheus.NewRegistry()
-	spofRegistry.MustRegister(a, versioncollector.NewCollector("spofwatch"))
+	spofRegistry.MustRegister(a, versioncollector.NewCollector("spofwatch"), alertingMetrics{a})
 	runtimeRegistry := prometheus.NewRegistry()
 	runtimeRegistry.MustRegister(promcollectors.NewGoCollector(), promcollectors.NewProcessCollector(promcollectors.ProcessCollectorOpts{}))
 
 	handler := spofweb.Handler(spofweb.Options{
 		Host: hostname(), Source: a, Gatherer: prometheus.Gatherers{spofRegistry, runtimeRegistry},
 		Logger: logger, Version: version.Version, Ready: a.Ready,
+		Extra:  map[string]http.Handler{"GET /api/v1/alerts": http.HandlerFunc(a.serveAlerts)},
+		Panels: []spofweb.Panel{notificationsPanel{a}},
 	})
 	server := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
@@ -145,24 +163,107 @@ func runDaemon(cfg *config.Config, o options, logger *slog.Logger) error {
 // stays in force.
 func (a *agent) reload(ctx context.Context) {
 	cfg, err := loadConfig(a.opts, a.logger)
+	var entries []collectors.Entry
+	var watchers []watcher
+	if err == nil {
+		entries, watchers, err = buildEntries(cfg, a.opts, a.logger)
+	}
 	if err != nil {
 		a.logger.Error("config reload rejected; the previous configuration stays in force", "path", a.opts.configFile, "err", err)
 		return
 	}
+	// The alert engine owns its outbox directory: the old one stops before
+	// the new one opens it. Should the new engine fail after all (a secret
+	// file vanished in between), the old configuration is started again.
 	old := a.cur.Load()
-	a.cur.Store(a.start(ctx, cfg, old))
 	old.cancel()
 	<-old.done
-	a.logger.Info("configuration reloaded", "path", a.opts.configFile)
+	eng, err := newEngine(cfg, a.logger)
+	if err != nil {
+		a.logger.Error("config reload rejected; the previous configuration stays in force", "path", a.opts.configFile, "err", err)
+		cfg = old.cfg
+		if entries, watchers, err = buildEntries(cfg, a.opts, a.logger); err == nil {
+			eng, err = newEngine(cfg, a.logger)
+		}
+		if err != nil {
+			a.logger.Error("cannot restart the previous configuration; alerting is off until the next reload", "err", err)
+			eng = nil
+		}
+	} else {
+		a.logger.Info("configuration reloaded", "path", a.opts.configFile)
+	}
+	a.cur.Store(a.start(ctx, cfg, entries, watchers, eng, old))
+}
+
+// newEngine builds the alert engine, or nil when no receiver is configured.
+func newEngine(cfg *config.Config, logger *slog.Logger) (*alerting.Engine, error) {
+	if len(cfg.Alerting.Receivers) == 0 {
+		return nil, nil
+	}
+	eng, err := alerting.New(cfg.Alerting, alerting.Options{Instance: hostname(), HostLabels: cfg.HostLabels, Logger: logger.With("component", "alerting")})
+	if err != nil {
+		return nil, fmt.Errorf("%s: alerting: %w", cfg.File, err)
+	}
+	return eng, nil
+}
+
+func (a *agent) serveAlerts(w http.ResponseWriter, r *http.Request) {
+	eng := a.cur.Load().eng
+	if eng == nil {
+		http.Error(w, "alerting is not configured (no alerting.receivers)", http.StatusNotFound)
+		return
+	}
+	eng.Handler().ServeHTTP(w, r)
+}
+
+// alertingMetrics exports the metrics of the engine in force.
+type alertingMetrics struct{ a *agent }
+
+func (m alertingMetrics) Describe(chan<- *prometheus.Desc) {}
+func (m alertingMetrics) Collect(ch chan<- prometheus.Metric) {
+	if eng := m.a.cur.Load().eng; eng != nil {
+		eng.Collector().Collect(ch)
+	}
+}
+
+// notificationsPanel shows recent notifications on the status page, so an
+// operator can see that the webhook went out.
+type notificationsPanel struct{ a *agent }
+
+func (p notificationsPanel) Title() string { return "Recent notifications" }
+func (p notificationsPanel) Rows() ([]string, [][]string) {
+	header := []string{"Queued", "Receiver", "Status", "Alerts", "Delivery", "Attempts", "Error"}
+	var rows [][]string
+	for i, d := range p.a.cur.Load().eng.Recent() {
+		if i == 20 {
+			break
+		}
+		rows = append(rows, []string{d.Queued.UTC().Format("2006-01-02 15:04:05Z"), d.Receiver, d.Status,
+			strings.Join(d.Alerts, "; "), d.State, fmt.Sprint(d.Attempts), d.Error})
+	}
+	if len(rows) == 0 {
+		rows = [][]string{{"-", "-", "-", "no notifications yet (or no receiver configured)", "-", "-", "-"}}
+	}
+	return header, rows
 }
 
 // consume hands every snapshot to the outputs that push: the textfile.
 func (a *agent) consume(ctx context.Context, g prometheus.Gatherer) {
+	announced := false
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-a.snapshots:
+		case snap := <-a.snapshots:
+			if !announced && a.Ready() {
+				announced = true
+				a.logCollectors(snap)
+			}
+			// An evaluation before every collector has run would look like
+			// "everything cleared" to the alert state machine.
+			if a.Ready() {
+				a.cur.Load().eng.Observe(snap.Evaluation, snap.Taken)
+			}
 			if a.opts.textfile != "" {
 				if err := collectors.WriteTextfile(a.opts.textfile, g); err != nil {
 					a.logger.Error("write textfile output", "path", a.opts.textfile, "err", err)
@@ -172,7 +273,19 @@ func (a *agent) consume(ctx context.Context, g prometheus.Gatherer) {
 	}
 }
 
-// composeFor returns the cross-collector step for a config (power feeds).
-func composeFor(cfg *config.Config) collectors.Compose {
-	return nil
+// logCollectors says once which collectors found their source and which are
+// idle because the source is absent on this host.
+func (a *agent) logCollectors(snap *collectors.Snapshot) {
+	var active, idle, failing []string
+	for _, o := range snap.Outcomes {
+		switch {
+		case o.NoData:
+			idle = append(idle, o.Name)
+		case o.OK:
+			active = append(active, o.Name)
+		default:
+			failing = append(failing, o.Name)
+		}
+	}
+	a.logger.Info("first collection done", "active", strings.Join(active, ","), "idle_source_absent", strings.Join(idle, ","), "failing", strings.Join(failing, ","))
 }

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -98,6 +99,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		if err := runDaemon(cfg, o, logger); err != nil {
+			var ce configError
+			if errors.As(err, &ce) {
+				fmt.Fprintf(stderr, "spofwatch: invalid configuration, refusing to start:\n%v\n", ce.err)
+				return 1
+			}
 			logger.Error("spofwatch stopped", "err", err)
 			return 1
 		}
@@ -105,6 +111,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	return report.ExitUnknown
 }
+
+// configError marks an error found while building collectors from a config
+// that parsed: the daemon refuses to start on it like on a parse error.
+type configError struct{ err error }
+
+func (e configError) Error() string { return e.err.Error() }
+func (e configError) Unwrap() error { return e.err }
 
 // loadConfig loads the configured file. The default path may be absent:
 // every option has a working default.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spofwatch/spofwatch/internal/ttar"
 	"github.com/spofwatch/spofwatch/report"
 )
 
@@ -37,8 +39,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func fixture(name string) []string {
-	root := filepath.Join("..", "..", "collectors", "testdata", "mounts", name)
+// fixture unpacks a mounts fixture tree and returns the flags that point
+// the agent at it.
+func fixture(t *testing.T, name string) []string {
+	t.Helper()
+	root := ttar.Extract(t, filepath.Join("..", "..", "collectors", "testdata", "mounts", name+".ttar"))
 	return []string{"--path.procfs=" + filepath.Join(root, "proc"), "--path.sysfs=" + filepath.Join(root, "sys"),
 		"--no-collector.uplink", "--config.file=" + filepath.Join(os.DevNull)}
 }
@@ -71,14 +76,14 @@ func TestCheckExitCodes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {
-			out, errOut, code := execCheck(t, fixture(tt.fixture)...)
+			out, errOut, code := execCheck(t, fixture(t, tt.fixture)...)
 			if code != tt.code {
 				t.Errorf("exit %d, want %d\n%s%s", code, tt.code, out, errOut)
 			}
 			if !strings.Contains(out, tt.text) {
 				t.Errorf("text output lacks %q:\n%s", tt.text, out)
 			}
-			nagios, _, ncode := execCheck(t, append(fixture(tt.fixture), "--format=nagios")...)
+			nagios, _, ncode := execCheck(t, append(fixture(t, tt.fixture), "--format=nagios")...)
 			if ncode != tt.code || !strings.HasPrefix(nagios, "SPOFWATCH ") || !strings.Contains(nagios, "'storage/mount/root'=") {
 				t.Errorf("nagios exit %d output %q", ncode, nagios)
 			}
@@ -231,7 +236,7 @@ func normalise(t *testing.T, b []byte) report.Report {
 }
 
 func TestAPIAgreesWithCheck(t *testing.T) {
-	args := fixture("md-raid1-one-disk")
+	args := fixture(t, "md-raid1-one-disk")
 	d := startDaemon(t, args...)
 	api := normalise(t, []byte(d.get(t, "/api/v1/findings")))
 	out, _, _ := execCheck(t, append(args, "--format=json")...)
@@ -269,7 +274,7 @@ func TestAPIAgreesWithCheck(t *testing.T) {
 func TestSIGHUPReload(t *testing.T) {
 	dir := t.TempDir()
 	cfg := writeConfig(t, dir, "host_labels:\n  rack: r1\n")
-	d := startDaemon(t, append(fixture("nvme-single")[:3], "--config.file="+cfg)...)
+	d := startDaemon(t, append(fixture(t, "nvme-single")[:3], "--config.file="+cfg)...)
 	if m := d.get(t, "/metrics"); !strings.Contains(m, `spofwatch_host_info{rack="r1"} 1`) {
 		t.Fatalf("host_info missing:\n%s", m)
 	}
@@ -296,7 +301,7 @@ func TestSIGHUPReload(t *testing.T) {
 }
 
 func TestSIGTERMShutsDownCleanly(t *testing.T) {
-	d := startDaemon(t, fixture("nvme-single")...)
+	d := startDaemon(t, fixture(t, "nvme-single")...)
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)
 	go func() { done <- d.cmd.Wait() }()
@@ -320,7 +325,7 @@ func TestMetricsPassPromtool(t *testing.T) {
 	if err != nil {
 		t.Fatalf("promtool missing (Debian package prometheus; make test installs it): %v", err)
 	}
-	d := startDaemon(t, fixture("md-raid1-failed-leg")...)
+	d := startDaemon(t, fixture(t, "md-raid1-failed-leg")...)
 	metrics := d.get(t, "/metrics")
 	for _, want := range []string{"spofwatch_group_state{", "spofwatch_finding{code=\"redundancy_lost\"", "spofwatch_build_info{", "spofwatch_collector_up{collector=\"mounts\"} 1"} {
 		if !strings.Contains(metrics, want) {
@@ -339,7 +344,7 @@ func TestMetricsPassPromtool(t *testing.T) {
 // evaluation, holds only spofwatch metrics and passes promtool.
 func TestTextfileOutput(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "spofwatch.prom")
-	startDaemon(t, append(fixture("nvme-single"), "--collector.textfile.output="+path)...)
+	startDaemon(t, append(fixture(t, "nvme-single"), "--collector.textfile.output="+path)...)
 	var b []byte
 	waitFor(t, 10*time.Second, func() bool {
 		var err error
@@ -359,5 +364,45 @@ func TestTextfileOutput(t *testing.T) {
 	entries, _ := os.ReadDir(filepath.Dir(path))
 	if len(entries) != 1 {
 		t.Errorf("temporary files left beside the output: %v", entries)
+	}
+}
+
+// TestDaemonSendsWebhook proves the wiring from evaluation to a real HTTP
+// receiver: a critical finding in the fixture reaches the webhook, and the
+// status page and /api/v1/alerts show the delivery.
+func TestDaemonSendsWebhook(t *testing.T) {
+	got := make(chan map[string]any, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var payload map[string]any
+		json.NewDecoder(r.Body).Decode(&payload)
+		got <- payload
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, fmt.Sprintf(`host_labels: {rack: r9}
+alerting:
+  outbox_dir: %s/outbox
+  receivers:
+    - {name: ops, type: webhook, url: %q}
+`, dir, srv.URL))
+	d := startDaemon(t, append(fixture(t, "md-raid1-failed-leg")[:3], "--config.file="+cfg)...)
+	var payload map[string]any
+	select {
+	case payload = <-got:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no webhook arrived\n%s", d.log.String())
+	}
+	b, _ := json.Marshal(payload)
+	for _, want := range []string{`"version":"4"`, `"alertname":"SpofRedundancyLost"`, `"rack":"r9"`, `"group":"storage/mount/root"`, `"status":"firing"`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("webhook payload lacks %s: %s", want, b)
+		}
+	}
+	waitFor(t, 10*time.Second, func() bool { return strings.Contains(d.get(t, "/api/v1/alerts"), `"delivered"`) }, "delivery recorded in /api/v1/alerts")
+	if page := d.get(t, "/"); !strings.Contains(page, "Recent notifications") || !strings.Contains(page, "SpofRedundancyLost") {
+		t.Errorf("status page does not show the notification")
+	}
+	if m := d.get(t, "/metrics"); !strings.Contains(m, `spofwatch_alerting_notifications_sent_total{receiver="ops"} 1`) {
+		t.Errorf("sent counter missing")
 	}
 }

@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"time"
 
+	"github.com/spofwatch/spofwatch/bonding"
 	"github.com/spofwatch/spofwatch/collectors"
 	"github.com/spofwatch/spofwatch/config"
+	"github.com/spofwatch/spofwatch/spof"
 )
 
 type paths struct {
@@ -20,7 +24,7 @@ type collectorSpec struct {
 	name     string
 	interval time.Duration
 	timeout  time.Duration
-	build    func(cfg *config.Config, p paths, log *slog.Logger) collectors.Collector
+	build    func(cfg *config.Config, p paths, log *slog.Logger) (collectors.Collector, error)
 	// watch, when set, blocks until ctx ends and calls notify on every
 	// source event (md events, netlink link changes) for an immediate
 	// collection.
@@ -36,22 +40,54 @@ type watcher struct {
 // collectorTable is every collector spofwatch has, in one visible place.
 // Nothing registers itself from an init function.
 var collectorTable = []collectorSpec{
-	{name: "mounts", interval: 30 * time.Second, timeout: 5 * time.Second, build: func(cfg *config.Config, p paths, log *slog.Logger) collectors.Collector {
-		return collectors.NewMounts(collectors.MountsOptions{ProcPath: p.proc, SysPath: p.sys, Extra: cfg.Mounts.Extra, Logger: log})
+	{name: "mounts", interval: 30 * time.Second, timeout: 5 * time.Second, build: func(cfg *config.Config, p paths, log *slog.Logger) (collectors.Collector, error) {
+		return collectors.NewMounts(collectors.MountsOptions{ProcPath: p.proc, SysPath: p.sys, Extra: cfg.Mounts.Extra, Logger: log}), nil
 	}},
-	{name: "uplink", interval: 30 * time.Second, timeout: 5 * time.Second, build: func(cfg *config.Config, p paths, log *slog.Logger) collectors.Collector {
-		return collectors.NewUplink(collectors.UplinkOptions{ProcPath: p.proc, SysPath: p.sys, Logger: log})
+	{name: "uplink", interval: 30 * time.Second, timeout: 5 * time.Second, build: func(cfg *config.Config, p paths, log *slog.Logger) (collectors.Collector, error) {
+		return collectors.NewUplink(collectors.UplinkOptions{ProcPath: p.proc, SysPath: p.sys, Logger: log}), nil
+	}, watch: watchLinks},
+	{name: "bonding", interval: 30 * time.Second, timeout: 5 * time.Second,
+		build: func(cfg *config.Config, p paths, log *slog.Logger) (collectors.Collector, error) {
+			return collectors.NewBonding(collectors.BondingOptions{SysPath: p.sys, ProcPath: p.proc, Logger: log}), nil
+		},
+		watch: watchLinks},
+	// One reused BMC session; no trigger (the BMC has no push we can rely on).
+	{name: "ipmi", interval: 30 * time.Second, timeout: 10 * time.Second, build: func(cfg *config.Config, p paths, log *slog.Logger) (collectors.Collector, error) {
+		opts := collectors.IPMIOptions{Logger: log}
+		if ic := cfg.IPMI; ic != nil {
+			opts.Interface, opts.Host, opts.Port = ic.Interface, ic.Host, ic.Port
+			opts.Username, opts.Password, opts.CipherSuite = ic.Username, ic.Password, ic.CipherSuite
+			opts.PSURequired = ic.PSURequired
+		}
+		return collectors.NewIPMI(opts)
+	}},
+	// NUT has no push for read-only clients: poll often, it costs < 1 ms.
+	{name: "ups", interval: 5 * time.Second, timeout: 10 * time.Second, build: func(cfg *config.Config, p paths, log *slog.Logger) (collectors.Collector, error) {
+		opts := collectors.UPSOptions{Logger: log}
+		for _, u := range cfg.UPS {
+			opts.UPS = append(opts.UPS, collectors.UPSConfig{
+				Name: u.Name, Target: u.Target, Username: u.Username, Password: u.Password,
+				StartTLS: u.StartTLS, CAFile: u.CAFile, MinRuntime: time.Duration(u.MinRuntime), MaxLoad: u.MaxLoad,
+			})
+		}
+		return collectors.NewUPS(opts)
 	}},
 }
 
+// watchLinks re-collects on every rtnetlink link change: a dead bond slave
+// is seen within the kernel's MII detection time, not at the next poll.
+func watchLinks(ctx context.Context, p paths, log *slog.Logger, notify func()) error {
+	return bonding.WatchLinks(ctx, notify, bonding.WatchOptions{Logger: log})
+}
+
 // hostSpec is the host facts collector: always on, not a user choice.
-var hostSpec = collectorSpec{name: "host", interval: 10 * time.Minute, timeout: 5 * time.Second, build: func(cfg *config.Config, p paths, log *slog.Logger) collectors.Collector {
-	return collectors.NewHost(collectors.HostOptions{ProcPath: p.proc, SysPath: p.sys, RootPath: p.root, Logger: log})
+var hostSpec = collectorSpec{name: "host", interval: 10 * time.Minute, timeout: 5 * time.Second, build: func(cfg *config.Config, p paths, log *slog.Logger) (collectors.Collector, error) {
+	return collectors.NewHost(collectors.HostOptions{ProcPath: p.proc, SysPath: p.sys, RootPath: p.root, Logger: log}), nil
 }}
 
 // buildEntries builds the enabled collectors with their schedules, and the
 // event watchers that trigger them.
-func buildEntries(cfg *config.Config, o options, logger *slog.Logger) ([]collectors.Entry, []watcher) {
+func buildEntries(cfg *config.Config, o options, logger *slog.Logger) ([]collectors.Entry, []watcher, error) {
 	var entries []collectors.Entry
 	var watchers []watcher
 	for _, spec := range append([]collectorSpec{hostSpec}, collectorTable...) {
@@ -69,9 +105,22 @@ func buildEntries(cfg *config.Config, o options, logger *slog.Logger) ([]collect
 				return watch(ctx, p, log, func() { collectors.Notify(trigger) })
 			}})
 		}
-		entries = append(entries, collectors.Entry{Collector: spec.build(cfg, o.paths, log), Schedule: sched})
+		c, err := spec.build(cfg, o.paths, log)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: collector %s: %w", cfg.File, spec.name, err)
+		}
+		entries = append(entries, collectors.Entry{Collector: c, Schedule: sched})
 	}
-	return entries, watchers
+	return entries, watchers, nil
+}
+
+// composeFor returns the step that joins groups of several collectors
+// before evaluation: power feeds put PSUs in the failure domain of their UPS.
+func composeFor(cfg *config.Config) collectors.Compose {
+	if len(cfg.PowerFeeds) == 0 {
+		return nil
+	}
+	return func(groups []spof.Group) []spof.Group { return collectors.ApplyPowerFeeds(groups, cfg.PowerFeeds) }
 }
 
 func hostname() string {
@@ -80,4 +129,16 @@ func hostname() string {
 		return "unknown"
 	}
 	return h
+}
+
+// closeCollectors releases what collectors hold (the BMC session) when a
+// generation ends.
+func closeCollectors(entries []collectors.Entry, log *slog.Logger) {
+	for _, e := range entries {
+		if c, ok := e.Collector.(io.Closer); ok {
+			if err := c.Close(); err != nil {
+				log.Debug("close collector", "collector", e.Collector.Name(), "err", err)
+			}
+		}
+	}
 }

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Regenerates the foundation fixture trees (mounts and uplink) under
-# collectors/testdata/{mounts,uplink}/<case>/. See PROVENANCE.md in each.
+# Regenerates the foundation fixture trees (mounts and uplink) as ttar
+# archives collectors/testdata/{mounts,uplink}/<case>.ttar (see PROVENANCE.md
+# in each). Trees are archived because real sysfs paths hold ':' (PCI
+# addresses, major:minor), which Go module zips reject.
 # Layouts follow real sysfs: symlinks from /sys/class/block, /sys/dev/block
 # and /sys/class/net into /sys/devices, exactly as the kernel makes them.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
 
 # put FILE CONTENT: write one sysfs attribute (with the kernel's newline).
 put() { mkdir -p "$(dirname "$1")"; printf '%s\n' "$2" > "$1"; }
@@ -53,7 +57,7 @@ dm() {
 }
 mountinfo() { put "$1/proc/1/mountinfo" "$2"; }
 
-M="$here/mounts"; rm -rf "$M"; mkdir -p "$M"
+M="$work/mounts"; mkdir -p "$M"
 
 # 1. root on LVM on md RAID1 of two disks (sda1 + sdb1, each disk on its own SATA port of one AHCI controller).
 r="$M/lvm-on-md-raid1"
@@ -121,7 +125,7 @@ bond() {
 }
 route() { put "$1/proc/net/route" "$(printf 'Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n%s\t00000000\t0102A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n%s\t0002A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0' "$2" "$2")"; }
 
-U="$here/uplink"; rm -rf "$U"; mkdir -p "$U"
+U="$work/uplink"; mkdir -p "$U"
 
 # 6. default route via bond0 over two ports of two different NIC cards.
 r="$U/bond"
@@ -148,3 +152,11 @@ link "$(readlink -f "$r/sys/class/net/eth0")/brport" "$r/sys/devices/virtual/net
 mkdir -p "$r/sys/devices/virtual/net/vnet0/brport"
 link "$r/sys/devices/virtual/net/vnet0/brport" "$r/sys/devices/virtual/net/br0/brif/vnet0"
 route "$r" br0
+
+for kind in mounts uplink; do
+  rm -f "$here/$kind"/*.ttar
+  for tree in "$work/$kind"/*/; do
+    name=$(basename "$tree")
+    (cd "$here/../.." && go run ./internal/ttar/cmd/ttar "$tree") > "$here/$kind/$name.ttar"
+  done
+done
