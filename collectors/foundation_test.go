@@ -207,3 +207,12 @@ func FuzzDefaultRoutes(f *testing.F) {
 		_, _ = parseDefaultRoutesV6(b)
 	})
 }
+
+func TestMountOnDegradedArrayNamesTheArray(t *testing.T) {
+	dir := ttar.Extract(t, filepath.Join("testdata", "mounts", "md-raid1-failed-leg.ttar"))
+	c := NewMounts(MountsOptions{ProcPath: filepath.Join(dir, "proc"), SysPath: filepath.Join(dir, "sys")})
+	_, fs := evaluateOne(t, c, "storage/mount/root")
+	if len(fs) != 1 || fs[0].Summary != "root filesystem / on md0 (raid1): redundancy lost: sdb1 failed, runs on sda1 alone" {
+		t.Errorf("findings = %+v", fs)
+	}
+}

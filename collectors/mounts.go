@@ -125,6 +125,9 @@ func mountGroup(sb sysBlock, mi *procfs.MountInfo) spof.Group {
 	switch {
 	case len(mds) == 1:
 		mdMembers(&g, mds[0])
+		// Name the array, so "root filesystem / on md0 (raid1): redundancy
+		// lost" leads the operator to the array to repair.
+		g.Function += fmt.Sprintf(" on %s (%s)", mds[0].Name, mds[0].MD.Level)
 	case len(mds) > 1:
 		// Several arrays under one filesystem (LVM across arrays): every
 		// array is needed, so the members are all legs and each array's
