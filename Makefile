@@ -8,10 +8,10 @@ LDFLAGS   := -s -w -X github.com/prometheus/common/version.Version=$(VERSION) -X
 ARGS      ?=
 FUZZTIME  ?= 30s
 
-.PHONY: build run test unit lint bench fuzz deps clean
+.PHONY: build run test unit lint bench fuzz deps clean package package-test
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/spofwatch
+	CGO_ENABLED=0 $(GO) build -buildmode=pie -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/spofwatch
 
 run: build
 	./$(BIN) $(ARGS)
@@ -19,10 +19,20 @@ run: build
 deps:
 	./scripts/install-deps.sh
 
-# The whole suite: unit, fixture, fuzz-seed, real-peer and VM tests.
+# The whole suite: unit, fixture, fuzz-seed, real-peer and VM tests, then
+# the packages installed for real.
 test: deps build
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 30m ./...
+	$(MAKE) package-test
+
+# .deb and .rpm in dist/ (nfpm pinned in go.mod).
+package: build
+	./scripts/package.sh
+
+# Installs the packages into throwaway roots (needs root): packaging/README.md.
+package-test: build
+	./scripts/package-test.sh
 
 unit:
 	$(GO) test -short ./...

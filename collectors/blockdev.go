@@ -6,9 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
-	"strconv"
 	"strings"
+
+	"github.com/spofwatch/spofwatch/raid"
 )
 
 // blockDevice is one node of a storage stack resolved through sysfs: a
@@ -23,27 +23,9 @@ type blockDevice struct {
 	Controller string
 	// Slaves are the devices this one is built from (dm, md).
 	Slaves []*blockDevice
-	// MD is set for md arrays.
-	MD *mdArray
-}
-
-// mdArray is the minimal md state the mounts collector reads from
-// /sys/block/mdX/md: enough to inherit an array's redundancy.
-type mdArray struct {
-	Level      string
-	Layout     string
-	RaidDisks  int
-	ArrayState string
-	SyncAction string
-	SyncDone   string
-	Legs       []mdLeg
-}
-
-type mdLeg struct {
-	Dev   *blockDevice
-	Name  string // kernel name of the component (sda1)
-	Slot  int    // -1 when not in a slot (spare, or failed and out)
-	State string // raw state file: in_sync, faulty, spare, write_mostly,in_sync, ...
+	// MD is set for md arrays: the raid package's full reading, so the
+	// mounts collector judges an array exactly as the md collector does.
+	MD *raid.MdArray
 }
 
 var pciAddress = regexp.MustCompile(`^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$`)
@@ -105,26 +87,21 @@ func (s sysBlock) resolve(name string, depth int) (*blockDevice, error) {
 		}
 		return d, nil
 	}
+	isMD := false
 	if _, err := os.Stat(filepath.Join(dir, "md")); err == nil {
-		d.Kind = "md"
-		md, err := s.readMD(dir, depth)
-		if err != nil {
-			return nil, err
-		}
-		d.MD = md
-		for _, l := range md.Legs {
-			if l.Dev != nil {
-				d.Slaves = append(d.Slaves, l.Dev)
-			}
-		}
-		return d, nil
+		isMD = true
+		arr := raid.ReadMdArray(s.sys, name)
+		d.MD = &arr
 	}
 	slaves, err := os.ReadDir(filepath.Join(dir, "slaves"))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("read %s: %w", filepath.Join(dir, "slaves"), err)
 	}
-	if len(slaves) > 0 {
+	if isMD || len(slaves) > 0 {
 		d.Kind = "dm"
+		if isMD {
+			d.Kind = "md"
+		}
 		for _, sl := range slaves {
 			sd, err := s.resolve(sl.Name(), depth+1)
 			if err != nil {
@@ -152,45 +129,6 @@ func controllerOf(dir string) string {
 		}
 	}
 	return ""
-}
-
-func (s sysBlock) readMD(dir string, depth int) (*mdArray, error) {
-	mdDir := filepath.Join(dir, "md")
-	md := &mdArray{}
-	md.Level = readTrim(filepath.Join(mdDir, "level"))
-	md.Layout = readTrim(filepath.Join(mdDir, "layout"))
-	md.ArrayState = readTrim(filepath.Join(mdDir, "array_state"))
-	md.SyncAction = readTrim(filepath.Join(mdDir, "sync_action"))
-	md.SyncDone = readTrim(filepath.Join(mdDir, "sync_completed"))
-	// raid_disks reads "11 (10)" during a reshape: the first number is the
-	// new geometry.
-	if f := strings.Fields(readTrim(filepath.Join(mdDir, "raid_disks"))); len(f) > 0 {
-		md.RaidDisks, _ = strconv.Atoi(f[0])
-	}
-	entries, err := os.ReadDir(mdDir)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", mdDir, err)
-	}
-	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), "dev-") {
-			continue
-		}
-		leg := mdLeg{Name: strings.TrimPrefix(e.Name(), "dev-"), Slot: -1}
-		legDir := filepath.Join(mdDir, e.Name())
-		leg.State = readTrim(filepath.Join(legDir, "state"))
-		if n, err := strconv.Atoi(readTrim(filepath.Join(legDir, "slot"))); err == nil {
-			leg.Slot = n
-		}
-		if target, err := filepath.EvalSymlinks(filepath.Join(legDir, "block")); err == nil {
-			leg.Name = filepath.Base(target)
-		}
-		if dev, err := s.resolve(leg.Name, depth+1); err == nil {
-			leg.Dev = dev
-		}
-		md.Legs = append(md.Legs, leg)
-	}
-	sort.Slice(md.Legs, func(i, j int) bool { return md.Legs[i].Name < md.Legs[j].Name })
-	return md, nil
 }
 
 func readTrim(path string) string {
@@ -237,35 +175,4 @@ func (d *blockDevice) findMD() []*blockDevice {
 	}
 	walk(d)
 	return out
-}
-
-// mdRequired is how many working members an md level needs. raid10 counts
-// the worst case: losing every copy of one stripe is an outage, so only
-// copies-1 failures are tolerated whatever the disk count.
-func mdRequired(level string, raidDisks int, layout string) int {
-	switch level {
-	case "raid1":
-		return 1
-	case "raid4", "raid5":
-		return raidDisks - 1
-	case "raid6":
-		return raidDisks - 2
-	case "raid10":
-		return raidDisks - (raid10Copies(layout) - 1)
-	}
-	return raidDisks // raid0, linear, multipath-less levels: every member needed
-}
-
-// raid10Copies decodes the copies from md's raid10 layout number (near
-// copies in bits 0-7, far copies in bits 8-15), see drivers/md/raid10.c.
-func raid10Copies(layout string) int {
-	n, err := strconv.Atoi(layout)
-	if err != nil || n <= 0 {
-		return 2
-	}
-	near, far := n&0xff, (n>>8)&0xff
-	if c := max(near, 1) * max(far, 1); c > 1 {
-		return c
-	}
-	return 2
 }

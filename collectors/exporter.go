@@ -1,11 +1,14 @@
 package collectors
 
 import (
+	"errors"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/spofwatch/spofwatch/spof"
 )
@@ -29,6 +32,9 @@ type Exporter struct {
 	mu         sync.Mutex
 	cachedSnap *Snapshot
 	cached     []prometheus.Metric
+	// families are the gathered, validated metric families of cachedSnap.
+	families    []*dto.MetricFamily
+	familiesErr error
 
 	groupState, groupMembers, groupWorking, groupRequired *prometheus.Desc
 	memberUp, finding                                     *prometheus.Desc
@@ -63,8 +69,8 @@ func NewExporter(src SnapshotSource, hostLabels map[string]string) *Exporter {
 // source collectors add metrics of their own.
 func (e *Exporter) Describe(chan<- *prometheus.Desc) {}
 
-// Collect implements prometheus.Collector. A snapshot is immutable, so its
-// metrics are built once and reused by every scrape until the next one.
+// Collect implements prometheus.Collector (tests, and registries that want
+// it). A snapshot is immutable, so its metrics are built once.
 func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	snap := e.src.Snapshot()
 	e.mu.Lock()
@@ -77,6 +83,61 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	for _, m := range metrics {
 		ch <- m
 	}
+}
+
+// Gather implements prometheus.Gatherer: the snapshot's families are
+// gathered and validated once per snapshot, so a scrape only encodes them.
+// The returned families are shared and must not be modified.
+func (e *Exporter) Gather() ([]*dto.MetricFamily, error) {
+	snap := e.src.Snapshot()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.cachedSnap != snap || e.families == nil {
+		e.cached = e.build(snap)
+		e.cachedSnap = snap
+		reg := prometheus.NewRegistry()
+		metrics := e.cached
+		reg.MustRegister(collectorFunc(func(ch chan<- prometheus.Metric) {
+			for _, m := range metrics {
+				ch <- m
+			}
+		}))
+		e.families, e.familiesErr = reg.Gather()
+	}
+	return e.families, e.familiesErr
+}
+
+type collectorFunc func(chan<- prometheus.Metric)
+
+func (collectorFunc) Describe(chan<- *prometheus.Desc)      {}
+func (f collectorFunc) Collect(ch chan<- prometheus.Metric) { f(ch) }
+
+// MergeGatherers joins gatherers whose metric names are disjoint by
+// construction (the snapshot's families, the live spofwatch registry, the
+// Go runtime) without validating every sample again, which is what
+// prometheus.Gatherers would do on every scrape. Should two gatherers ever
+// share a family name, it falls back to prometheus.Gatherers.
+func MergeGatherers(gs ...prometheus.Gatherer) prometheus.Gatherer {
+	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		var all []*dto.MetricFamily
+		var errs []error
+		seen := map[string]bool{}
+		for _, g := range gs {
+			mfs, err := g.Gather()
+			if err != nil {
+				errs = append(errs, err)
+			}
+			for _, mf := range mfs {
+				if seen[mf.GetName()] {
+					return prometheus.Gatherers(gs).Gather()
+				}
+				seen[mf.GetName()] = true
+			}
+			all = append(all, mfs...)
+		}
+		slices.SortFunc(all, func(a, b *dto.MetricFamily) int { return strings.Compare(a.GetName(), b.GetName()) })
+		return all, errors.Join(errs...)
+	})
 }
 
 func (e *Exporter) build(snap *Snapshot) []prometheus.Metric {

@@ -117,9 +117,12 @@ func snapshot200() *Snapshot {
 // BenchmarkScrape200Groups is one /metrics scrape through promhttp over a
 // 200-group snapshot; it reports the p99 of the iterations too.
 func BenchmarkScrape200Groups(b *testing.B) {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(NewExporter(staticSource{snapshot200()}, map[string]string{"rack": "r1"}))
-	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	// As the daemon serves it: the snapshot's cached families merged with
+	// a live registry.
+	live := prometheus.NewRegistry()
+	live.MustRegister(prometheus.NewGauge(prometheus.GaugeOpts{Name: "spofwatch_live_example", Help: "x"}))
+	g := MergeGatherers(NewExporter(staticSource{snapshot200()}, map[string]string{"rack": "r1"}), live)
+	h := promhttp.HandlerFor(g, promhttp.HandlerOpts{})
 	req := httptest.NewRequest("GET", "/metrics", nil)
 	var took []time.Duration
 	b.ReportAllocs()
@@ -143,4 +146,40 @@ func rec200Bytes(h interface {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	return rec.Body.Len()
+}
+
+func TestGatherMatchesCollectAndMerges(t *testing.T) {
+	snap := snapshot200()
+	e := NewExporter(staticSource{snap}, nil)
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(e)
+	viaCollect, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := prometheus.NewRegistry()
+	live.MustRegister(prometheus.NewCounter(prometheus.CounterOpts{Name: "spofwatch_alerting_example_total", Help: "x"}))
+	merged, err := MergeGatherers(e, live).Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(merged) != len(viaCollect)+1 {
+		t.Fatalf("merged %d families, want %d", len(merged), len(viaCollect)+1)
+	}
+	for i := 1; i < len(merged); i++ {
+		if merged[i-1].GetName() >= merged[i].GetName() {
+			t.Errorf("families not sorted: %s before %s", merged[i-1].GetName(), merged[i].GetName())
+		}
+	}
+	again, _ := e.Gather()
+	first, _ := e.Gather()
+	if &again[0] != &first[0] {
+		t.Error("families of one snapshot are gathered again instead of reused")
+	}
+	// A clash of names falls back to full validation, which reports it.
+	clash := prometheus.NewRegistry()
+	clash.MustRegister(prometheus.NewGauge(prometheus.GaugeOpts{Name: "spofwatch_group_state", Help: "x"}))
+	if _, err := MergeGatherers(e, clash).Gather(); err == nil {
+		t.Error("a duplicate family must not pass silently")
+	}
 }

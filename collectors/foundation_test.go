@@ -70,7 +70,9 @@ func TestMountsFixtures(t *testing.T) {
 		{
 			fixture: "md-raid1-one-disk", group: "storage/mount/root", state: spof.StateRedundant, required: 1,
 			members: []memberWant{{"sda1", spof.MemberOK, "sda"}, {"sda2", spof.MemberOK, "sda"}},
-			codes:   []string{"shared_failure_domain", "shared_failure_domain"}, sharedDetail: "failure domain disk=sda",
+			// Only the disk: the md rules leave the controller out when one
+			// disk holds every leg (it would only repeat the same point).
+			codes: []string{"shared_failure_domain"}, sharedDetail: "failure domain disk=sda",
 		},
 		{
 			fixture: "nvme-single", group: "storage/mount/root", state: spof.StateNoRedundancy, required: 1,
@@ -206,4 +208,13 @@ func FuzzDefaultRoutes(f *testing.F) {
 		_, _ = parseDefaultRoutesV4(b)
 		_, _ = parseDefaultRoutesV6(b)
 	})
+}
+
+func TestMountOnDegradedArrayNamesTheArray(t *testing.T) {
+	dir := ttar.Extract(t, filepath.Join("testdata", "mounts", "md-raid1-failed-leg.ttar"))
+	c := NewMounts(MountsOptions{ProcPath: filepath.Join(dir, "proc"), SysPath: filepath.Join(dir, "sys")})
+	_, fs := evaluateOne(t, c, "storage/mount/root")
+	if len(fs) != 1 || fs[0].Summary != "root filesystem / on md0 (raid1): redundancy lost: sdb1 failed, runs on sda1 alone" {
+		t.Errorf("findings = %+v", fs)
+	}
 }

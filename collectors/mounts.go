@@ -125,20 +125,16 @@ func mountGroup(sb sysBlock, mi *procfs.MountInfo) spof.Group {
 	switch {
 	case len(mds) == 1:
 		mdMembers(&g, mds[0])
+		// Name the array, so "root filesystem / on md0 (raid1): redundancy
+		// lost" leads the operator to the array to repair.
+		g.Function += fmt.Sprintf(" on %s (%s)", mds[0].Name, mds[0].MD.Level)
 	case len(mds) > 1:
 		// Several arrays under one filesystem (LVM across arrays): every
 		// array is needed, so the members are all legs and each array's
 		// required count adds up. This is optimistic when one array loses
 		// more than the others; docs/ARCHITECTURE.md records it.
 		for _, md := range mds {
-			var sub spof.Group
-			mdMembers(&sub, md)
-			g.Members = append(g.Members, sub.Members...)
-			g.Required += sub.Required
-			g.Attributes = append(g.Attributes, sub.Attributes...)
-			if sub.DownReason != "" {
-				g.DownReason = sub.DownReason
-			}
+			mdMembers(&g, md)
 		}
 	default:
 		disks := dev.physicalDisks()
@@ -176,74 +172,18 @@ func diskDomains(d *blockDevice) map[string]string {
 	return dom
 }
 
-// mdMembers fills a group from an md array: the members are the array's
-// legs, each with the physical disk it lives on as failure domain.
+// mdMembers fills a group from an md array with the md collector's own
+// rules (MdGroup): members are the array's slots, each with the physical
+// disk it lives on (and its controller) as failure domains.
 func mdMembers(g *spof.Group, dev *blockDevice) {
-	md := dev.MD
-	g.Required = mdRequired(md.Level, md.RaidDisks, md.Layout)
-	g.Attributes = append(g.Attributes, spof.Attribute{Key: "array", Value: fmt.Sprintf("%s (%s)", dev.Name, md.Level)})
-	switch md.ArrayState {
-	case "inactive", "clear", "":
-		g.DownReason = fmt.Sprintf("array %s is %s", dev.Name, orNone(md.ArrayState))
+	mg := MdGroup(*dev.MD, true)
+	g.Members = append(g.Members, mg.Members...)
+	g.Required += mg.Required
+	g.Attributes = append(g.Attributes, spof.Attribute{Key: "array", Value: mg.ID})
+	if mg.DownReason != "" {
+		g.DownReason = mg.DownReason
 	}
-	inSlot := map[int]bool{}
-	unslottedFailed := 0
-	for _, leg := range md.Legs {
-		m := spof.Member{Name: leg.Name, State: mdLegState(leg, md)}
-		if m.State == "" {
-			continue // an idle spare is not a member
-		}
-		if leg.Slot >= 0 {
-			inSlot[leg.Slot] = true
-		} else if m.State == spof.MemberFailed {
-			unslottedFailed++ // a failed leg already stands for its empty slot
-		}
-		if leg.Dev != nil {
-			if disks := leg.Dev.physicalDisks(); len(disks) == 1 {
-				m.Domains = diskDomains(disks[0])
-			}
-		}
-		if m.State == spof.MemberRebuilding {
-			m.Detail = fmt.Sprintf("%s %s", md.SyncAction, md.SyncDone)
-		}
-		g.Members = append(g.Members, m)
+	if mg.UnknownReason != "" {
+		g.UnknownReason = mg.UnknownReason
 	}
-	for slot := 0; slot < md.RaidDisks; slot++ {
-		if !inSlot[slot] {
-			if unslottedFailed > 0 {
-				unslottedFailed--
-				continue
-			}
-			g.Members = append(g.Members, spof.Member{Name: fmt.Sprintf("%s-slot%d", dev.Name, slot), State: spof.MemberMissing, Detail: "no device in this slot"})
-		}
-	}
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "unreadable"
-	}
-	return s
-}
-
-// mdLegState maps md's per-device state file (Documentation/admin-guide/md.rst)
-// to a member state; "" means the leg is an idle spare, not a member.
-func mdLegState(leg mdLeg, md *mdArray) spof.MemberState {
-	flags := map[string]bool{}
-	for _, f := range strings.Split(leg.State, ",") {
-		flags[strings.TrimSpace(f)] = true
-	}
-	switch {
-	case flags["faulty"]:
-		return spof.MemberFailed
-	case flags["in_sync"] && (flags["want_replacement"] || flags["blocked"] || flags["write_error"]):
-		return spof.MemberDegraded
-	case flags["in_sync"]:
-		return spof.MemberOK
-	case leg.Slot >= 0:
-		return spof.MemberRebuilding
-	case flags["spare"]:
-		return ""
-	}
-	return spof.MemberUnknown
 }

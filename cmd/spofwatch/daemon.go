@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	promcollectors "github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 
@@ -50,10 +51,9 @@ type agent struct {
 func (a *agent) Snapshot() *collectors.Snapshot { return a.cur.Load().sched.Snapshot() }
 func (a *agent) Ready() bool                    { return a.cur.Load().sched.Ready() }
 
-// Describe and Collect delegate to the exporter in force (host labels may
-// change on reload).
-func (a *agent) Describe(chan<- *prometheus.Desc)    {}
-func (a *agent) Collect(ch chan<- prometheus.Metric) { a.cur.Load().exporter.Collect(ch) }
+// Gather delegates to the exporter in force (host labels may change on
+// reload); it gathers each snapshot once.
+func (a *agent) Gather() ([]*dto.MetricFamily, error) { return a.cur.Load().exporter.Gather() }
 
 // start builds and runs a generation for cfg, seeding finding ages from the
 // previous generation so "since" survives a reload.
@@ -116,13 +116,17 @@ func runDaemon(cfg *config.Config, o options, logger *slog.Logger) error {
 	a := &agent{logger: logger, opts: o, snapshots: make(chan *collectors.Snapshot, 1)}
 	a.cur.Store(a.start(ctx, cfg, entries, watchers, eng, nil))
 
-	spofRegistry := prometheus.NewRegistry()
-	spofRegistry.MustRegister(a, versioncollector.NewCollector("spofwatch"), alertingMetrics{a})
+	// Three sources: the snapshot (gathered once per snapshot), live
+	// spofwatch metrics (build info, alerting), and the Go runtime, which
+	// the textfile output leaves out.
+	liveRegistry := prometheus.NewRegistry()
+	liveRegistry.MustRegister(versioncollector.NewCollector("spofwatch"), alertingMetrics{a})
 	runtimeRegistry := prometheus.NewRegistry()
 	runtimeRegistry.MustRegister(promcollectors.NewGoCollector(), promcollectors.NewProcessCollector(promcollectors.ProcessCollectorOpts{}))
+	spofGatherer := collectors.MergeGatherers(a, liveRegistry)
 
 	handler := spofweb.Handler(spofweb.Options{
-		Host: hostname(), Source: a, Gatherer: prometheus.Gatherers{spofRegistry, runtimeRegistry},
+		Host: hostname(), Source: a, Gatherer: collectors.MergeGatherers(a, liveRegistry, runtimeRegistry),
 		Logger: logger, Version: version.Version, Ready: a.Ready,
 		Extra:  map[string]http.Handler{"GET /api/v1/alerts": http.HandlerFunc(a.serveAlerts)},
 		Panels: []spofweb.Panel{notificationsPanel{a}},
@@ -131,7 +135,7 @@ func runDaemon(cfg *config.Config, o options, logger *slog.Logger) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- web.ListenAndServe(server, o.web, logger) }()
 
-	go a.consume(ctx, spofRegistry)
+	go a.consume(ctx, spofGatherer)
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)

@@ -51,7 +51,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	app := kingpin.New("spofwatch", "Names the single failure that would take this host down: PSUs, fans, RAID, bonds and UPSes.")
 	app.UsageWriter(stderr)
 	app.ErrorWriter(stderr)
-	app.Terminate(nil)
+	// --help, --help-man and --version print and must then stop, without
+	// kingpin calling os.Exit under our feet.
+	exited, exitCode := false, 0
+	app.Terminate(func(code int) { exited, exitCode = true, code })
 	app.HelpFlag.Short('h')
 	app.Version(version.Print("spofwatch"))
 
@@ -79,6 +82,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	versionCmd := app.Command("version", "Print the version and exit.")
 
 	cmd, err := app.Parse(args)
+	if exited {
+		return exitCode
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "spofwatch: %v\n", err)
 		return report.ExitUnknown

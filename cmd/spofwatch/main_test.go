@@ -246,7 +246,12 @@ func TestAPIAgreesWithCheck(t *testing.T) {
 	if !bytes.Equal(a, c) {
 		t.Errorf("API and check disagree:\napi   %s\ncheck %s", a, c)
 	}
-	if len(check.Groups) == 0 || check.Groups[0].ID != "storage/mount/root" {
+	ids := map[string]string{}
+	for _, g := range check.Groups {
+		ids[g.ID] = g.State
+	}
+	// The md collector and the mounts collector see the same array.
+	if ids["storage/mount/root"] != "redundant" || ids["storage/md/md0"] != "redundant" {
 		t.Errorf("groups = %+v", check.Groups)
 	}
 	// The JSON keys other tooling relies on, exactly.
@@ -404,5 +409,29 @@ alerting:
 	}
 	if m := d.get(t, "/metrics"); !strings.Contains(m, `spofwatch_alerting_notifications_sent_total{receiver="ops"} 1`) {
 		t.Errorf("sent counter missing")
+	}
+}
+
+// TestHelpAndVersionExit: --help, --help-man and --version print and stop;
+// they must never go on to start the daemon.
+func TestHelpAndVersionExit(t *testing.T) {
+	for _, flag := range []string{"--help", "--help-man", "--version"} {
+		cmd := exec.Command(binary, flag, "--web.listen-address=127.0.0.1:"+freePort(t))
+		done := make(chan error, 1)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil || out.Len() == 0 {
+				t.Errorf("%s: %v, output %q", flag, err, out.String())
+			}
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			t.Errorf("%s did not exit: the daemon started", flag)
+		}
 	}
 }

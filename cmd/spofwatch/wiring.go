@@ -2,15 +2,19 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spofwatch/spofwatch/bonding"
 	"github.com/spofwatch/spofwatch/collectors"
 	"github.com/spofwatch/spofwatch/config"
+	"github.com/spofwatch/spofwatch/raid"
 	"github.com/spofwatch/spofwatch/spof"
 )
 
@@ -46,6 +50,17 @@ var collectorTable = []collectorSpec{
 	{name: "uplink", interval: 30 * time.Second, timeout: 5 * time.Second, build: func(cfg *config.Config, p paths, log *slog.Logger) (collectors.Collector, error) {
 		return collectors.NewUplink(collectors.UplinkOptions{ProcPath: p.proc, SysPath: p.sys, Logger: log}), nil
 	}, watch: watchLinks},
+	{name: "md", interval: 30 * time.Second, timeout: 5 * time.Second,
+		build: func(cfg *config.Config, p paths, log *slog.Logger) (collectors.Collector, error) {
+			return collectors.NewMdCollector(collectors.MdOptions{ProcPath: p.proc, SysPath: p.sys, Logger: log}), nil
+		},
+		watch: watchMdstat},
+	{name: "zfs", interval: 30 * time.Second, timeout: 20 * time.Second, build: func(cfg *config.Config, p paths, log *slog.Logger) (collectors.Collector, error) {
+		return collectors.NewZFSCollector(collectors.ZFSOptions{ZpoolPath: cfg.RAID.ZpoolPath, ProcPath: p.proc, Logger: log}), nil
+	}},
+	{name: "megaraid", interval: time.Minute, timeout: 30 * time.Second, build: func(cfg *config.Config, p paths, log *slog.Logger) (collectors.Collector, error) {
+		return collectors.NewMegaRAIDCollector(collectors.MegaRAIDOptions{StorcliPath: cfg.RAID.StorcliPath, Logger: log}), nil
+	}},
 	{name: "bonding", interval: 30 * time.Second, timeout: 5 * time.Second,
 		build: func(cfg *config.Config, p paths, log *slog.Logger) (collectors.Collector, error) {
 			return collectors.NewBonding(collectors.BondingOptions{SysPath: p.sys, ProcPath: p.proc, Logger: log}), nil
@@ -72,6 +87,18 @@ var collectorTable = []collectorSpec{
 		}
 		return collectors.NewUPS(opts)
 	}},
+}
+
+// watchMdstat re-collects md on every md event: the kernel wakes poll()ers
+// of /proc/mdstat, as mdadm --monitor relies on. Without md there is
+// nothing to watch.
+func watchMdstat(ctx context.Context, p paths, log *slog.Logger, notify func()) error {
+	err := raid.WatchMdstat(ctx, filepath.Join(p.proc, "mdstat"), notify)
+	if errors.Is(err, fs.ErrNotExist) {
+		log.Debug("no mdstat; md events not watched", "err", err)
+		return nil
+	}
+	return err
 }
 
 // watchLinks re-collects on every rtnetlink link change: a dead bond slave

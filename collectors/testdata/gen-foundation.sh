@@ -20,7 +20,7 @@ disk() {
   local root=$1 name=$2 devno=$3 pci=$4
   local d="$root/sys/devices/$pci/block/$name"
   put "$d/dev" "$devno"; put "$d/size" "1953525168"
-  link "$d" "$root/sys/class/block/$name"; link "$d" "$root/sys/dev/block/$devno"
+  link "$d" "$root/sys/class/block/$name"; link "$d" "$root/sys/dev/block/$devno"; link "$d" "$root/sys/block/$name"
   mkdir -p "$d/slaves" "$d/holders"
 }
 # part ROOT DISK PART N DEVNO: partition N of DISK.
@@ -36,7 +36,7 @@ md() {
   local root=$1 name=$2 devno=$3 level=$4 astate=$5; shift 5
   local d="$root/sys/devices/virtual/block/$name"
   put "$d/dev" "$devno"
-  link "$d" "$root/sys/class/block/$name"; link "$d" "$root/sys/dev/block/$devno"
+  link "$d" "$root/sys/class/block/$name"; link "$d" "$root/sys/dev/block/$devno"; link "$d" "$root/sys/block/$name"
   put "$d/md/level" "$level"; put "$d/md/raid_disks" "$#"; put "$d/md/array_state" "$astate"
   put "$d/md/sync_action" "idle"; put "$d/md/sync_completed" "none"; put "$d/md/layout" "0"
   for m in "$@"; do
@@ -51,7 +51,7 @@ dm() {
   local root=$1 name=$2 devno=$3 dmname=$4; shift 4
   local d="$root/sys/devices/virtual/block/$name"
   put "$d/dev" "$devno"; put "$d/dm/name" "$dmname"
-  link "$d" "$root/sys/class/block/$name"; link "$d" "$root/sys/dev/block/$devno"
+  link "$d" "$root/sys/class/block/$name"; link "$d" "$root/sys/dev/block/$devno"; link "$d" "$root/sys/block/$name"
   mkdir -p "$d/slaves"
   for s in "$@"; do link "$(readlink -f "$root/sys/class/block/$s")" "$d/slaves/$s"; done
 }
