@@ -473,6 +473,7 @@ func (a *agent) latency(sc scenario.Scenario, l scenario.Latency, log *bytes.Buf
 				return fmt.Errorf("%s round %d: fault did not happen in the kernel: %w", l.Name, round, err)
 			}
 		}
+		tr := time.Now()
 		if _, _, err := a.act(l.Restore, log); err != nil {
 			return fmt.Errorf("%s round %d: restore: %w", l.Name, round, err)
 		}
@@ -481,9 +482,12 @@ func (a *agent) latency(sc scenario.Scenario, l scenario.Latency, log *bytes.Buf
 				return fmt.Errorf("%s round %d: restore: %w", l.Name, round, err)
 			}
 		}
+		tw := time.Now()
 		if _, _, err := until(l.Restored, 60*time.Second); err != nil {
 			return fmt.Errorf("%s round %d: not restored: %w", l.Name, round, err)
 		}
+		fmt.Fprintf(log, "# %s round %d: restored in the kernel after %.0f ms, in the API %.0f ms later\n",
+			l.Name, round, float64(tw.Sub(tr).Milliseconds()), float64(time.Since(tw).Milliseconds()))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%s: %s", l.Name, strings.Join(errs, "; "))
