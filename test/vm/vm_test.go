@@ -263,6 +263,11 @@ func judge(t *testing.T, plan scenario.Plan, out *Outcome) {
 					}
 				}
 				if st.Latency != nil {
+					for _, l := range strings.Split(r.Log, "\n") {
+						if strings.Contains(l, "initial state took") {
+							t.Logf("step %q: %s", st.Name, strings.TrimPrefix(l, "# "))
+						}
+					}
 					judgeLatency(t, *st.Latency, out)
 				}
 			}

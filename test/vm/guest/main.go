@@ -419,6 +419,7 @@ func (a *agent) latency(sc scenario.Scenario, l scenario.Latency, log *bytes.Buf
 	if poll <= 0 {
 		poll = 5 * time.Millisecond
 	}
+	var lastMismatch string // what the first poll saw, for the log
 	// until polls the API until the expectations hold; it returns the
 	// time they were first seen to hold.
 	until := func(expects []scenario.Expect, timeout time.Duration) (time.Time, int, error) {
@@ -440,14 +441,22 @@ func (a *agent) latency(sc scenario.Scenario, l scenario.Latency, log *bytes.Buf
 			if err != nil {
 				last = []string{err.Error()}
 			}
+			if polls == 1 {
+				lastMismatch = strings.Join(last, "; ")
+			}
 			if now.After(deadline) {
 				return now, polls, fmt.Errorf("not seen within %s (%d polls): %s", timeout, polls, strings.Join(last, "; "))
 			}
 			time.Sleep(poll)
 		}
 	}
-	if _, _, err := until(l.Restored, 60*time.Second); err != nil {
+	t0 := time.Now()
+	if _, polls, err := until(l.Restored, 60*time.Second); err != nil {
 		return fmt.Errorf("%s: initial state: %w", l.Name, err)
+	} else if d := time.Since(t0); d > time.Second {
+		// Worth knowing: the daemon missed the setup's event and only a
+		// periodic collection caught up.
+		fmt.Fprintf(log, "# %s: initial state took %.1f s (%d polls): %s\n", l.Name, d.Seconds(), polls, lastMismatch)
 	}
 	var errs []string
 	for round := 1; round <= l.Rounds; round++ {
