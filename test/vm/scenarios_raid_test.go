@@ -118,8 +118,12 @@ var raidScenarios = []Scenario{
 		Name:  "raid/md-detection-latency",
 		Needs: []string{"md"},
 		Steps: []Step{
+			// restart, not start: a daemon already running when the array
+			// is created may miss its final state until the periodic poll
+			// (raid/new-array-seen-by-daemon); the latency is about faults
+			// on an array the daemon already knows.
 			{Name: "bitmap raid1 and daemon", Sh: []string{mdCreate("md6", 1, 2, "/dev/vdo /dev/vdp", "--bitmap=internal")},
-				Wait: []FileCond{active("md6", "raid1")}, Daemon: "start"},
+				Wait: []FileCond{active("md6", "raid1")}, Daemon: "restart"},
 			{Name: "mdadm --fail to API finding", Latency: &Latency{
 				Name: "md", Rounds: 7, TargetP50Millis: 200, PollMillis: 20,
 				Fault:    Action{Exec: [][]string{{"mdadm", "/dev/md6", "--fail", "/dev/vdp"}}},
@@ -127,6 +131,22 @@ var raidScenarios = []Scenario{
 				Restore:  Action{Sh: []string{"mdadm /dev/md6 --remove /dev/vdp", "mdadm /dev/md6 --re-add /dev/vdp"}, Wait: []FileCond{{Path: "/sys/block/md6/md/degraded", Contains: "0"}, {Path: "/sys/block/md6/md/sync_action", Contains: "idle"}}},
 				Restored: []Expect{{Group: "storage/md/md6", State: "redundant"}},
 			}},
+		},
+	},
+	{
+		// The daemon runs while an array with an internal bitmap is
+		// created: an md event arrives while the array is still inactive,
+		// and none follows when it starts, so the daemon shows md7 as
+		// down (working 0) until its 30 s periodic poll. Without a bitmap
+		// the same creation is seen at once. In knownFailures.
+		Name:  "raid/new-array-seen-by-daemon",
+		Needs: []string{"md"},
+		Steps: []Step{
+			{Name: "daemon running", Daemon: "start"},
+			// vdn is free: md5 was assembled from vdm alone.
+			{Name: "degraded raid1 created", Sh: []string{mdCreate("md7", 1, 2, "/dev/vdn missing", "--bitmap=internal")},
+				Wait: []FileCond{active("md7", "raid1")}, TimeoutSeconds: 5,
+				Check: &Check{API: true, Expect: []Expect{{Group: "storage/md/md7", State: "redundancy_lost", Working: N(1)}}}},
 		},
 	},
 }

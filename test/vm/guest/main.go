@@ -210,6 +210,11 @@ func (a *agent) runStep(sc scenario.Scenario, st scenario.Step, res *scenario.St
 		}
 	case "stop":
 		a.stopDaemon()
+	case "restart":
+		a.stopDaemon()
+		if err := a.startDaemon(log); err != nil {
+			return err
+		}
 	default:
 		return fmt.Errorf("unknown daemon action %q", st.Daemon)
 	}

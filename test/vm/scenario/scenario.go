@@ -48,7 +48,7 @@ type Step struct {
 	// Host are requests the host performs: "set_link <netdev> on|off"
 	// (QMP) and "ipmisim <console command>" (OpenIPMI ipmi_sim).
 	Host []string `json:"host,omitempty"`
-	// Daemon is "start" or "stop" for the spofwatch daemon.
+	// Daemon is "start", "stop" or "restart" for the spofwatch daemon.
 	Daemon string `json:"daemon,omitempty"`
 	// Wait are kernel-side conditions polled until they hold: they prove
 	// the fault really happened before spofwatch is judged.
