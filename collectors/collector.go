@@ -6,6 +6,7 @@ package collectors
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -66,4 +67,35 @@ func Notify(trigger chan<- struct{}) {
 	case trigger <- struct{}{}:
 	default:
 	}
+}
+
+// FollowUp returns a notify function that asks for a collection at once
+// and again after each of the delays, for sources whose last event can come
+// before the state settles (a new md array with a bitmap is still inactive
+// at its last md event and starts without another). A new event restarts
+// the follow-ups; stop cancels pending ones.
+func FollowUp(notify func(), delays ...time.Duration) (event func(), stop func()) {
+	var mu sync.Mutex
+	var timers []*time.Timer
+	stopAll := func() {
+		for _, t := range timers {
+			t.Stop()
+		}
+		timers = timers[:0]
+	}
+	event = func() {
+		notify()
+		mu.Lock()
+		defer mu.Unlock()
+		stopAll()
+		for _, d := range delays {
+			timers = append(timers, time.AfterFunc(d, notify))
+		}
+	}
+	stop = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		stopAll()
+	}
+	return event, stop
 }

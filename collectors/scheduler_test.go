@@ -247,3 +247,27 @@ func TestSeedKeepsSinceAcrossReload(t *testing.T) {
 		t.Errorf("since after reload = %v, want %v", f.Since, old.Since)
 	}
 }
+
+func TestFollowUpNotifiesAgainAfterAnEvent(t *testing.T) {
+	calls := make(chan time.Time, 10)
+	event, stop := FollowUp(func() { calls <- time.Now() }, 30*time.Millisecond)
+	defer stop()
+	start := time.Now()
+	event()
+	select {
+	case <-calls: // synchronous: the first collection is asked for at once
+	default:
+		t.Fatal("event did not notify at once")
+	}
+	if second := <-calls; second.Sub(start) < 30*time.Millisecond {
+		t.Errorf("follow-up after %s, before its delay", second.Sub(start))
+	}
+	event()
+	<-calls
+	stop()
+	select {
+	case <-calls:
+		t.Error("stop must cancel the pending follow-up")
+	case <-time.After(100 * time.Millisecond):
+	}
+}

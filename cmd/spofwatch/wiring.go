@@ -93,7 +93,11 @@ var collectorTable = []collectorSpec{
 // of /proc/mdstat, as mdadm --monitor relies on. Without md there is
 // nothing to watch.
 func watchMdstat(ctx context.Context, p paths, log *slog.Logger, notify func()) error {
-	err := raid.WatchMdstat(ctx, filepath.Join(p.proc, "mdstat"), notify)
+	// A new array's last md event can come while it is still inactive
+	// (bitmap arrays), and none follows when it starts: look again shortly.
+	event, stop := collectors.FollowUp(notify, 500*time.Millisecond, 2*time.Second)
+	defer stop()
+	err := raid.WatchMdstat(ctx, filepath.Join(p.proc, "mdstat"), event)
 	if errors.Is(err, fs.ErrNotExist) {
 		log.Debug("no mdstat; md events not watched", "err", err)
 		return nil

@@ -30,13 +30,7 @@ var pendingCollectors = map[string]string{}
 // knownFailures are scenarios that fail on main because of a bug outside
 // the harness, left out of the default run (SPOFWATCH_VM_PENDING=1 runs
 // them). Delete an entry when the bug is fixed.
-var knownFailures = map[string]string{
-	// raid.WatchMdstat notifies once per md event; when an array with an
-	// internal bitmap is created, the last event comes while it is still
-	// inactive and none follows when it starts. 3 of 3 boots: md7 "down,
-	// members_working 0" for 30 s (the md collector's periodic poll).
-	"raid/new-array-seen-by-daemon": "md: a new bitmap array reads down until the periodic poll (raid.WatchMdstat / md collector schedule)",
-}
+var knownFailures = map[string]string{}
 
 // harnessScenarios prove the harness itself: spofwatch runs in the guest,
 // its JSON reaches the host and parses, the daemon's API answers.
