@@ -17,7 +17,9 @@ import (
 	"time"
 
 	"github.com/spofwatch/spofwatch/internal/ttar"
+	"github.com/spofwatch/spofwatch/ipmi/ipmisim"
 	"github.com/spofwatch/spofwatch/report"
+	"github.com/spofwatch/spofwatch/ups/nuttest"
 )
 
 var binary string
@@ -432,6 +434,68 @@ func TestHelpAndVersionExit(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			cmd.Process.Kill()
 			t.Errorf("%s did not exit: the daemon started", flag)
+		}
+	}
+}
+
+// TestPowerFeedsEndToEnd runs the real binary against a real BMC
+// (ipmi_sim) and a real upsd: with both PSUs mapped to ups-a in the
+// config, the power group has a shared_failure_domain naming ups-a; mapped
+// across ups-a and ups-b, it has none.
+func TestPowerFeedsEndToEnd(t *testing.T) {
+	sim := ipmisim.Start(t)
+	nut := nuttest.StartT(t, nuttest.Config{FixtureDir: filepath.Join("..", "..", "ups", "testdata", "nut"), UPS: []string{"ups-a", "ups-b"}})
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "ipmi.pw")
+	if err := os.WriteFile(pw, []byte(ipmisim.Password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	upsPW := filepath.Join(dir, "nut.pw")
+	if err := os.WriteFile(upsPW, []byte("monpass\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	config := func(feedB string) string {
+		return writeConfig(t, dir, fmt.Sprintf(`ipmi:
+  interface: lanplus
+  host: %s
+  port: %d
+  username: %s
+  password_file: %s
+  cipher_suite: 3
+ups:
+  - {name: ups-a, target: "ups-a@%s", username: monuser, password_file: %s}
+  - {name: ups-b, target: "ups-b@%s", username: monuser, password_file: %s}
+power_feeds:
+  "PSU1 Status": ups-a
+  "PSU2 Status": %s
+`, sim.Host, sim.Port, ipmisim.Username, pw, nut.Addr, upsPW, nut.Addr, upsPW, feedB))
+	}
+	args := append(fixture(t, "nvme-single")[:3], "--no-collector.md", "--no-collector.bonding")
+	for _, tc := range []struct {
+		feedB  string
+		shared bool
+	}{{"ups-a", true}, {"ups-b", false}} {
+		out, errOut, _ := execCheck(t, append(args, "--format=json", "--config.file="+config(tc.feedB))...)
+		var r report.Report
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatalf("json: %v\n%s\n%s", err, out, errOut)
+		}
+		var shared *report.Finding
+		for i, f := range r.Findings {
+			if f.Code == "shared_failure_domain" && f.Group == "power/ipmi/psu" {
+				shared = &r.Findings[i]
+			}
+		}
+		for _, c := range r.Collectors {
+			if (c.Name == "ipmi" || c.Name == "ups") && !c.OK {
+				t.Fatalf("collector %s failed: %s", c.Name, c.Error)
+			}
+		}
+		switch {
+		case tc.shared && (shared == nil || shared.Member != "feed=ups-a" || !strings.Contains(shared.Summary, "feed ups-a carries PSU1 Status, PSU2 Status")):
+			t.Errorf("both PSUs on ups-a: shared finding %+v\nall: %+v", shared, r.Findings)
+		case !tc.shared && shared != nil:
+			t.Errorf("PSUs split across UPSes must not share a domain: %+v", shared)
 		}
 	}
 }
