@@ -163,6 +163,9 @@ type Action struct {
 func N(n int) *int { return &n }
 
 // Report is spofwatch's JSON (`check --format json`, /api/v1/findings).
+// It is decoded independently of package report on purpose: the harness
+// reads the document as outside tooling does, so a renamed key in report
+// fails the VM scenarios instead of silently following along.
 type Report struct {
 	Host       string            `json:"host"`
 	Groups     []Group           `json:"groups"`
