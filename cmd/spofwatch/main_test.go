@@ -2,9 +2,17 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/spofwatch/spofwatch/internal/ttar"
 	"github.com/spofwatch/spofwatch/ipmi/ipmisim"
@@ -498,4 +508,84 @@ power_feeds:
 			t.Errorf("PSUs split across UPSes must not share a domain: %+v", shared)
 		}
 	}
+}
+
+// TestWebConfigBasicAuthAndTLS: exporter-toolkit's web config protects every
+// endpoint, the page and API included, not only /metrics.
+func TestWebConfigBasicAuthAndTLS(t *testing.T) {
+	dir := t.TempDir()
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM := selfSigned(t)
+	os.WriteFile(filepath.Join(dir, "tls.crt"), certPEM, 0o600)
+	os.WriteFile(filepath.Join(dir, "tls.key"), keyPEM, 0o600)
+	webCfg := filepath.Join(dir, "web.yml")
+	os.WriteFile(webCfg, []byte(fmt.Sprintf("tls_server_config:\n  cert_file: %s\n  key_file: %s\nbasic_auth_users:\n  ops: %s\n",
+		filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"), hash)), 0o600)
+
+	port := freePort(t)
+	cmd := exec.Command(binary, append(fixture(t, "nvme-single"), "--web.listen-address=127.0.0.1:"+port, "--web.config.file="+webCfg)...)
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	get := func(path, user, pass string) (int, error) {
+		req, _ := http.NewRequest("GET", "https://127.0.0.1:"+port+path, nil)
+		if user != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	waitFor(t, 10*time.Second, func() bool { _, err := get("/-/healthy", "", ""); return err == nil }, "TLS listener")
+	for _, path := range []string{"/metrics", "/api/v1/findings", "/"} {
+		if code, err := get(path, "", ""); err != nil || code != http.StatusUnauthorized {
+			t.Errorf("%s without credentials: %d %v, want 401", path, code, err)
+		}
+		if code, err := get(path, "ops", "wrong"); err != nil || code != http.StatusUnauthorized {
+			t.Errorf("%s with a wrong password: %d %v, want 401", path, code, err)
+		}
+		if code, err := get(path, "ops", "s3cret"); err != nil || code != http.StatusOK {
+			t.Errorf("%s with credentials: %d %v, want 200", path, code, err)
+		}
+	}
+	plain := &http.Client{Timeout: 5 * time.Second}
+	if resp, err := plain.Get("http://127.0.0.1:" + port + "/metrics"); err == nil && resp.StatusCode == http.StatusOK {
+		t.Error("plain HTTP must not be served when TLS is configured")
+	}
+	if strings.Contains(log.String(), "s3cret") {
+		t.Error("the password reached the log")
+	}
+}
+
+func selfSigned(t *testing.T) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
 }
