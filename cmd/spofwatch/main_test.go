@@ -527,8 +527,8 @@ func TestWebConfigBasicAuthAndTLS(t *testing.T) {
 
 	port := freePort(t)
 	cmd := exec.Command(binary, append(fixture(t, "nvme-single"), "--web.listen-address=127.0.0.1:"+port, "--web.config.file="+webCfg)...)
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
+	log := &syncBuffer{mu: make(chan struct{}, 1)}
+	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
