@@ -205,10 +205,11 @@ func (r *Receiver) validate() error {
 func checkURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil {
-		return fmt.Errorf("%q: %w", s, err)
+		// url.Parse quotes the input in its error: keep a password out.
+		return errors.New("not a valid URL")
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%q: want an absolute http or https URL", s)
+		return fmt.Errorf("%q: want an absolute http or https URL", u.Redacted())
 	}
 	return nil
 }

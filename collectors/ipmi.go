@@ -185,6 +185,13 @@ func classify(s ipmi.SDR) sensorClass {
 	}
 	switch s.SensorType {
 	case ipmi.SensorTypePowerSupply:
+		// Only the sensor-specific (status) reading is a PSU's presence and
+		// failure bits. A threshold "Power Supply N" sensor (watts, as HPE
+		// iLO reports them) would read "below lower non-critical" as
+		// presence; it is not a member.
+		if s.ReadingType != ipmi.ReadingTypeSensorSpecific {
+			return classOther
+		}
 		return classPSU
 	case ipmi.SensorTypePowerUnit:
 		return classPowerUnit

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // MegaController is one controller of `storcli64 /call show all J`
@@ -285,6 +286,8 @@ func (s Storcli) Controllers(ctx context.Context) ([]MegaController, error) {
 		return nil, fmt.Errorf("%w: %v", ErrNoStorcli, err)
 	}
 	cmd := exec.CommandContext(ctx, path, "/call", "show", "all", "J", "nolog")
+	// A child that keeps stdout open must not hold Run past the context.
+	cmd.WaitDelay = 2 * time.Second
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

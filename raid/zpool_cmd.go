@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // ErrNoZpool means the zpool command is not installed: the host has no ZFS.
@@ -71,6 +72,8 @@ func checkPools(pools []Zpool, out []byte) ([]Zpool, error) {
 
 func runZpool(ctx context.Context, path string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, path, args...)
+	// A child that keeps stdout open must not hold Run past the context.
+	cmd.WaitDelay = 2 * time.Second
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

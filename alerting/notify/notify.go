@@ -63,15 +63,19 @@ func RetryAfter(err error) time.Duration {
 	return 0
 }
 
-// checkResponse classifies an HTTP response the way Alertmanager's notify
-// retrier does: 2xx delivered, 5xx and 429 retryable, other 4xx final.
+// checkResponse classifies an HTTP response: 2xx delivered; 5xx, 429 and
+// the 4xx that a receiver answers while it is being deployed or its
+// credentials rotated (401, 403, 404, 408, 425) retryable; other 4xx (a
+// payload the receiver will never take) final. Alertmanager's own retrier
+// gives up on every 4xx but 429; for an agent that must not lose a resolved
+// notification, retrying with capped backoff is the safer side.
 func checkResponse(resp *http.Response, body []byte, peer string, now time.Time) error {
 	if resp.StatusCode/100 == 2 {
 		return nil
 	}
 	e := &Error{
 		StatusCode: resp.StatusCode,
-		Retryable:  resp.StatusCode/100 == 5 || resp.StatusCode == http.StatusTooManyRequests,
+		Retryable:  resp.StatusCode/100 == 5 || retryable4xx[resp.StatusCode],
 		RetryAfter: ParseRetryAfter(resp.Header.Get("Retry-After"), now),
 	}
 	if len(body) > 256 {
@@ -79,6 +83,11 @@ func checkResponse(resp *http.Response, body []byte, peer string, now time.Time)
 	}
 	e.Err = fmt.Errorf("post %s: unexpected status %s: %q", peer, resp.Status, body)
 	return e
+}
+
+var retryable4xx = map[int]bool{
+	http.StatusUnauthorized: true, http.StatusForbidden: true, http.StatusNotFound: true,
+	http.StatusRequestTimeout: true, http.StatusTooEarly: true, http.StatusTooManyRequests: true,
 }
 
 // ParseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date
