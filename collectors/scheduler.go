@@ -222,16 +222,19 @@ func (s *Scheduler) runOne(ctx context.Context, e Entry) {
 	started := s.opts.Now()
 	reply := make(chan collectReply, 1)
 	go func() {
+		// The in-flight flag is cleared before the reply is sent, so an
+		// attempt triggered right after this one never sees it still set.
+		var r collectReply
 		defer func() {
-			if r := recover(); r != nil {
-				reply <- collectReply{err: fmt.Errorf("collector panicked: %v", r)}
+			if p := recover(); p != nil {
+				r = collectReply{err: fmt.Errorf("collector panicked: %v", p)}
 			}
 			s.mu.Lock()
 			delete(s.inits, name)
 			s.mu.Unlock()
+			reply <- r
 		}()
-		res, err := e.Collector.Collect(cctx)
-		reply <- collectReply{res, err}
+		r.res, r.err = e.Collector.Collect(cctx)
 	}()
 
 	var r collectReply
@@ -241,10 +244,16 @@ func (s *Scheduler) runOne(ctx context.Context, e Entry) {
 			r.err = fmt.Errorf("timed out after %s: %w", timeout, r.err)
 		}
 	case <-cctx.Done():
-		if ctx.Err() != nil {
+		switch {
+		case errors.Is(ctx.Err(), context.Canceled):
 			return // shutting down: keep the last snapshot as it is
+		case ctx.Err() != nil:
+			// The caller's own deadline (check --timeout) ran out first: a
+			// collector that did not finish is unknown, never left out.
+			r = collectReply{err: fmt.Errorf("did not finish before the overall deadline (%s into its own %s timeout)", s.opts.Now().Sub(started).Round(time.Millisecond), timeout)}
+		default:
+			r = collectReply{err: fmt.Errorf("timed out after %s", timeout)}
 		}
-		r = collectReply{err: fmt.Errorf("timed out after %s", timeout)}
 	}
 	s.record(name, started, s.opts.Now().Sub(started), r.res, r.err)
 }
@@ -301,7 +310,7 @@ func (s *Scheduler) markStale() {
 		}
 		limit := time.Duration(s.opts.StaleAfter)*iv + e.Schedule.Timeout
 		if age := now.Sub(o.LastSuccess); age > limit {
-			o.OK = false
+			o.OK, o.NoData = false, false
 			o.Error = fmt.Sprintf("data is stale: last success %s ago", age.Round(time.Second))
 			o.Groups = markUnknown(o.Groups, o.Error)
 			o.Metrics = nil

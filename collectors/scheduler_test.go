@@ -271,3 +271,22 @@ func TestFollowUpNotifiesAgainAfterAnEvent(t *testing.T) {
 	case <-time.After(100 * time.Millisecond):
 	}
 }
+
+// TestOverallDeadlineIsRecorded: when the caller's deadline (check
+// --timeout) runs out before a collector does, the collector is unknown
+// with a reason, never left out of the verdict.
+func TestOverallDeadlineIsRecorded(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	hung := funcCollector{name: "megaraid", fn: func(ctx context.Context) (Result, error) {
+		<-release
+		return Result{}, nil
+	}}
+	s := NewScheduler(SchedulerOptions{Entries: []Entry{{Collector: hung, Schedule: Schedule{Interval: time.Hour, Timeout: 30 * time.Second}}}})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	snap := s.CollectOnce(ctx)
+	if f, ok := hasFinding(snap, spof.CodeCollectorUnavailable, "collector/megaraid"); !ok || !strings.Contains(f.Summary, "overall deadline") {
+		t.Errorf("findings = %+v", snap.Evaluation.Findings)
+	}
+}

@@ -290,7 +290,9 @@ func (n sysNet) nicMember(ifc string) spof.Member {
 	m := spof.Member{Name: ifc, State: spof.MemberOK}
 	dir := n.dir(ifc)
 	switch op := readTrim(filepath.Join(dir, "operstate")); op {
-	case "up", "unknown", "":
+	case "":
+		m.State, m.Detail = spof.MemberUnknown, "operstate unreadable"
+	case "up", "unknown":
 		// "unknown" is what drivers without link state (virtio, tun) report;
 		// carrier decides for them.
 		if readTrim(filepath.Join(dir, "carrier")) == "0" {

@@ -151,6 +151,17 @@ func evaluateGroup(g Group) (GroupResult, []Finding) {
 	gr.State = pessimistic
 	if pessimistic != optimistic {
 		gr.State = StateUnknown
+		// Even counting every unreadable member as working, the group is
+		// this bad: a proven lower bound, reported with what is known to
+		// have failed.
+		switch optimistic {
+		case StateDown:
+			add(CodeGroupDown, "", fmt.Sprintf("%s is down even if the unreadable members work: %s", fn, failedList(failed, unknown)), "")
+		case StateRedundancyLost:
+			add(CodeRedundancyLost, "", fmt.Sprintf("%s: redundancy lost even if the unreadable members work: %s", fn, failedList(failed, unknown)), "")
+		case StateDegraded:
+			add(CodeRedundancyDegraded, "", fmt.Sprintf("%s: redundancy degraded even if the unreadable members work: %s", fn, failedList(failed, unknown)), "")
+		}
 	}
 
 	margin := len(working) - required

@@ -72,9 +72,12 @@ func TestEvaluateGroups(t *testing.T) {
 		{"an unknown member that decides the verdict makes the group unknown",
 			psu(m("PSU1", MemberOK), Member{Name: "PSU2", State: MemberUnknown, Detail: "sensor reading not available"}), StateUnknown,
 			[]wantFinding{{CodeCollectorUnavailable, SeverityWarning, "PSU2", "sensor reading not available"}}},
-		{"an unknown member that cannot change the verdict keeps it",
+		{"an unknown member leaves known failures as a lower bound",
 			psu(m("PSU1", MemberFailed), m("PSU2", MemberFailed), m("PSU3", MemberUnknown)), StateUnknown,
-			[]wantFinding{{CodeCollectorUnavailable, SeverityWarning, "PSU3", ""}}},
+			[]wantFinding{
+				{CodeCollectorUnavailable, SeverityWarning, "PSU3", ""},
+				{CodeRedundancyLost, SeverityCritical, "", "even if the unreadable members work: PSU1 failed, PSU2 failed"},
+			}},
 		{"down reason wins over members",
 			Group{ID: "storage/md/md9", Function: "md9 (raid1)", Required: 1, DownReason: "array md9 is inactive", Members: []Member{m("sda1", MemberOK)}},
 			StateDown, []wantFinding{{CodeGroupDown, SeverityCritical, "", "array md9 is inactive"}}},
@@ -284,5 +287,23 @@ func TestSourceVerdictWorseThanCountWins(t *testing.T) {
 	g.Conditions = []Condition{{Code: CodeGroupDown, Member: "PSU2", Summary: "x"}}
 	if st := Evaluate(Input{Groups: []Group{g}}).Groups[0].State; st != StateRedundant {
 		t.Errorf("state = %s, want redundant", st)
+	}
+}
+
+func TestUnknownMemberKeepsKnownFailuresVisible(t *testing.T) {
+	g := Group{ID: "storage/md/md5", Function: "md5 (raid5)", Required: 2,
+		Members: []Member{m("a", MemberOK), m("b", MemberFailed), {Name: "c", State: MemberUnknown, Detail: "state unreadable"}}}
+	res := Evaluate(Input{Groups: []Group{g}})
+	if res.Groups[0].State != StateUnknown {
+		t.Errorf("state = %s, want unknown", res.Groups[0].State)
+	}
+	var lost *Finding
+	for i, f := range res.Findings {
+		if f.Code == CodeRedundancyLost {
+			lost = &res.Findings[i]
+		}
+	}
+	if lost == nil || lost.Severity != SeverityCritical || !strings.Contains(lost.Summary, "b failed") {
+		t.Errorf("the known failure must stay visible as a critical lower bound: %+v", res.Findings)
 	}
 }
