@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -268,12 +269,18 @@ func (s *Scheduler) record(name string, started time.Time, took time.Duration, r
 	}
 	o.Started, o.Duration = started, took
 	o.Collections++
+	if errors.Is(err, ErrNoData) && len(o.Groups) > 0 && !o.NoData {
+		// The source was there and is gone (the last pool vanished, a
+		// controller lost its config): that is not "nothing here".
+		err = fmt.Errorf("source disappeared: %w", err)
+	}
 	switch {
 	case err == nil:
 		o.OK, o.NoData, o.Error = true, false, ""
-		o.Groups, o.Metrics, o.HostConditions = res.Groups, res.Metrics, res.HostConditions
+		o.Groups = append(res.Groups, vanished(o.Groups, res.Groups, name)...)
+		o.Metrics, o.HostConditions = res.Metrics, res.HostConditions
 		o.LastSuccess = started.Add(took)
-	case errors.Is(err, ErrNoData):
+	case errors.Is(err, ErrNoData) && !strings.HasPrefix(err.Error(), "source disappeared"):
 		if !o.NoData {
 			s.log.Debug("source absent on this host; collector idle", "collector", name, "reason", err.Error())
 		}
@@ -320,6 +327,30 @@ func (s *Scheduler) markStale() {
 	if changed {
 		s.publishLocked()
 	}
+}
+
+// vanished returns the groups a collector reported before and no longer
+// does, as unknown: an array, pool or default route that disappears must
+// not silently clear its alarm. They stay until the source reports them
+// again or the configuration is reloaded (SIGHUP), which forgets groups
+// removed on purpose.
+func vanished(before, now []spof.Group, collector string) []spof.Group {
+	current := make(map[string]bool, len(now))
+	for _, g := range now {
+		current[g.ID] = true
+	}
+	var out []spof.Group
+	for _, g := range before {
+		if current[g.ID] {
+			continue
+		}
+		if g.UnknownReason == "" {
+			g.UnknownReason = fmt.Sprintf("no longer reported by the %s collector (removed? reload to forget it)", collector)
+			g.Conditions = nil
+		}
+		out = append(out, g)
+	}
+	return out
 }
 
 func markUnknown(groups []spof.Group, reason string) []spof.Group {

@@ -290,3 +290,39 @@ func TestOverallDeadlineIsRecorded(t *testing.T) {
 		t.Errorf("findings = %+v", snap.Evaluation.Findings)
 	}
 }
+
+// TestVanishedSourceIsUnknown: a group that stops being reported, or a
+// source that goes from groups to "nothing here", turns unknown instead of
+// silently clearing its alarm.
+func TestVanishedSourceIsUnknown(t *testing.T) {
+	var step atomic.Int64
+	c := funcCollector{name: "zfs", fn: func(ctx context.Context) (Result, error) {
+		switch step.Load() {
+		case 0:
+			return Result{Groups: []spof.Group{pairGroup("storage/zfs/tank/mirror-0", spof.MemberFailed), pairGroup("storage/zfs/tank/mirror-1", spof.MemberOK)}}, nil
+		case 1:
+			return Result{Groups: []spof.Group{pairGroup("storage/zfs/tank/mirror-1", spof.MemberOK)}}, nil
+		}
+		return Result{}, ErrNoData
+	}}
+	s := NewScheduler(SchedulerOptions{Entries: []Entry{{Collector: c, Schedule: Schedule{Interval: time.Hour, Timeout: time.Second}}}})
+	s.CollectOnce(context.Background())
+	step.Store(1)
+	snap := s.CollectOnce(context.Background())
+	if g := findGroup(t, snap, "storage/zfs/tank/mirror-0"); g.State != spof.StateUnknown || !strings.Contains(g.Group.UnknownReason, "no longer reported") {
+		t.Errorf("vanished vdev: %s %q", g.State, g.Group.UnknownReason)
+	}
+	if g := findGroup(t, snap, "storage/zfs/tank/mirror-1"); g.State != spof.StateRedundant {
+		t.Errorf("the vdev still reported: %s", g.State)
+	}
+	step.Store(2)
+	snap = s.CollectOnce(context.Background())
+	if f, ok := hasFinding(snap, spof.CodeCollectorUnavailable, "collector/zfs"); !ok || !strings.Contains(f.Summary, "source disappeared") {
+		t.Errorf("all pools gone: %+v", snap.Evaluation.Findings)
+	}
+	// A collector that never had groups stays quiet on ErrNoData.
+	fresh := NewScheduler(SchedulerOptions{Entries: []Entry{{Collector: c, Schedule: Schedule{Interval: time.Hour, Timeout: time.Second}}}})
+	if snap := fresh.CollectOnce(context.Background()); len(snap.Evaluation.Findings) != 0 {
+		t.Errorf("absent from the start must be quiet: %+v", snap.Evaluation.Findings)
+	}
+}
