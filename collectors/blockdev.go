@@ -160,6 +160,32 @@ func (d *blockDevice) physicalDisks() []*blockDevice {
 	return out
 }
 
+// disksBesideMD lists the physical disks of a stack that are not below an
+// md array (a volume group over md0 and a plain sdc1): each of them is
+// needed on its own.
+func (d *blockDevice) disksBesideMD() []*blockDevice {
+	seen := map[string]bool{}
+	var out []*blockDevice
+	var walk func(*blockDevice)
+	walk = func(n *blockDevice) {
+		switch {
+		case n.MD != nil:
+			return
+		case n.Kind == "disk" || (n.Kind == "partition" && len(n.Slaves) == 0):
+			if !seen[n.Disk] {
+				seen[n.Disk] = true
+				out = append(out, &blockDevice{Name: n.Disk, Kind: "disk", Disk: n.Disk, Controller: n.Controller})
+			}
+			return
+		}
+		for _, s := range n.Slaves {
+			walk(s)
+		}
+	}
+	walk(d)
+	return out
+}
+
 // findMD returns the md arrays in a stack, top-most first.
 func (d *blockDevice) findMD() []*blockDevice {
 	var out []*blockDevice

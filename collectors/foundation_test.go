@@ -93,6 +93,13 @@ func TestMountsFixtures(t *testing.T) {
 			fixture: "md-inactive", group: "storage/mount/root", state: spof.StateDown, required: 1,
 			codes: []string{"group_down"},
 		},
+		{
+			// The mirror does not make a volume group over md0 and sdc1
+			// redundant: sdc is needed on its own.
+			fixture: "lvm-md-plus-plain-disk", group: "storage/mount/root", state: spof.StateNoRedundancy, required: 2,
+			members: []memberWant{{"md0", spof.MemberOK, ""}, {"sdc", spof.MemberOK, "sdc"}},
+			codes:   []string{"no_redundancy"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.fixture+"/"+tt.group, func(t *testing.T) {

@@ -122,21 +122,7 @@ func mountGroup(sb sysBlock, mi *procfs.MountInfo) spof.Group {
 		return g
 	}
 	mds := dev.findMD()
-	switch {
-	case len(mds) == 1:
-		mdMembers(&g, mds[0])
-		// Name the array, so "root filesystem / on md0 (raid1): redundancy
-		// lost" leads the operator to the array to repair.
-		g.Function += fmt.Sprintf(" on %s (%s)", mds[0].Name, mds[0].MD.Level)
-	case len(mds) > 1:
-		// Several arrays under one filesystem (LVM across arrays): every
-		// array is needed, so the members are all legs and each array's
-		// required count adds up. This is optimistic when one array loses
-		// more than the others; docs/ARCHITECTURE.md records it.
-		for _, md := range mds {
-			mdMembers(&g, md)
-		}
-	default:
+	if len(mds) == 0 {
 		disks := dev.physicalDisks()
 		if len(disks) == 0 {
 			g.UnknownReason = fmt.Sprintf("%s (%s) is not backed by a physical disk", mi.Source, dev.Name)
@@ -147,8 +133,45 @@ func mountGroup(sb sysBlock, mi *procfs.MountInfo) spof.Group {
 		}
 		// A filesystem spanning plain disks needs every one of them.
 		g.Required = len(disks)
+		return g
 	}
+	beside := dev.disksBesideMD()
+	if len(mds) == 1 && len(beside) == 0 {
+		mdMembers(&g, mds[0])
+		// Name the array, so "root filesystem / on md0 (raid1): redundancy
+		// lost" leads the operator to the array to repair.
+		g.Function += fmt.Sprintf(" on %s (%s)", mds[0].Name, mds[0].MD.Level)
+		return g
+	}
+	// Several branches (LVM over md0 and md1, or over md0 and a plain
+	// sdc1): the filesystem needs every branch, so each branch is a member,
+	// an array carrying its own verdict as its state. Flattening the legs
+	// would call "mirror + plain disk" redundant.
+	for _, md := range mds {
+		mg := MdGroup(*md.MD, true)
+		verdict := spof.Evaluate(spof.Input{Groups: []spof.Group{mg}}).Groups[0].State
+		g.Members = append(g.Members, spof.Member{Name: md.Name, State: branchState(verdict), Detail: fmt.Sprintf("array %s", verdict)})
+		g.Attributes = append(g.Attributes, spof.Attribute{Key: "array", Value: mg.ID})
+	}
+	for _, d := range beside {
+		g.Members = append(g.Members, spof.Member{Name: d.Name, State: spof.MemberOK, Domains: diskDomains(d)})
+	}
+	g.Required = len(g.Members)
 	return g
+}
+
+// branchState is the member state of an array inside a larger stack: it
+// works while the array does, at risk once the array has lost redundancy.
+func branchState(s spof.GroupState) spof.MemberState {
+	switch s {
+	case spof.StateRedundant, spof.StateNoRedundancy:
+		return spof.MemberOK
+	case spof.StateDegraded, spof.StateRedundancyLost:
+		return spof.MemberDegraded
+	case spof.StateDown:
+		return spof.MemberFailed
+	}
+	return spof.MemberUnknown
 }
 
 // resolveMountDevice finds the block device of a mount by its device number,

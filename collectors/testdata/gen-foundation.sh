@@ -101,6 +101,16 @@ part "$r" sda sda1 1 8:1
 md "$r" md0 9:0 raid1 inactive sda1:none:spare
 mountinfo "$r" '22 1 9:0 / / rw,relatime shared:1 - ext4 /dev/md0 rw'
 
+# 6. root on LVM over md RAID1 (sda1+sdb1) AND a plain partition sdc1: sdc is a single point.
+r="$M/lvm-md-plus-plain-disk"
+disk "$r" sda 8:0 pci0000:00/0000:00:17.0/ata1/host0/target0:0:0/0:0:0:0
+disk "$r" sdb 8:16 pci0000:00/0000:00:17.0/ata2/host1/target1:0:0/1:0:0:0
+disk "$r" sdc 8:32 pci0000:00/0000:00:17.0/ata3/host2/target2:0:0/2:0:0:0
+part "$r" sda sda1 1 8:1; part "$r" sdb sdb1 1 8:17; part "$r" sdc sdc1 1 8:33
+md "$r" md0 9:0 raid1 clean sda1:0:in_sync sdb1:1:in_sync
+dm "$r" dm-0 253:0 vg0-root md0 sdc1
+mountinfo "$r" '22 1 253:0 / / rw,relatime shared:1 - ext4 /dev/mapper/vg0-root rw'
+
 # nic ROOT NAME PCIFN [PARENT]: a physical NIC at a PCI function.
 nic() {
   local root=$1 name=$2 pcipath=$3
