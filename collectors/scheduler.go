@@ -63,6 +63,10 @@ type SchedulerOptions struct {
 	// Seed are findings of a previous scheduler (before a config reload):
 	// findings that are still active keep their Since.
 	Seed []spof.Finding
+	// SeedOutcomes are the previous scheduler's outcomes: until a collector
+	// of the same name has run once, its previous result stands in, so a
+	// reload never shows a moment of "all clear".
+	SeedOutcomes []Outcome
 }
 
 // Scheduler runs every collector on its own schedule and keeps the latest
@@ -76,6 +80,8 @@ type Scheduler struct {
 	subs    []chan *Snapshot
 	inits   map[string]bool
 	seed    []spof.Finding
+	// seedOutcomes stand in for collectors that have not run yet.
+	seedOutcomes map[string]Outcome
 }
 
 // NewScheduler returns a scheduler over the given entries.
@@ -90,6 +96,10 @@ func NewScheduler(opts SchedulerOptions) *Scheduler {
 		opts.StaleAfter = 3
 	}
 	s := &Scheduler{opts: opts, log: opts.Logger, results: map[string]*Outcome{}, inits: map[string]bool{}, seed: opts.Seed}
+	s.seedOutcomes = map[string]Outcome{}
+	for _, o := range opts.SeedOutcomes {
+		s.seedOutcomes[o.Name] = o
+	}
 	for _, e := range opts.Entries {
 		s.results[e.Collector.Name()] = &Outcome{Name: e.Collector.Name(), Error: "not collected yet"}
 	}
@@ -369,6 +379,10 @@ func (s *Scheduler) publishLocked() {
 	var statuses []spof.CollectorStatus
 	var hostConds []spof.Condition
 	for _, o := range s.results {
+		if seed, ok := s.seedOutcomes[o.Name]; ok && o.Collections == 0 {
+			outcomes = append(outcomes, seed) // previous generation's result
+			continue
+		}
 		outcomes = append(outcomes, *o)
 	}
 	sort.Slice(outcomes, func(i, j int) bool { return outcomes[i].Name < outcomes[j].Name })

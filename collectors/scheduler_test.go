@@ -326,3 +326,27 @@ func TestVanishedSourceIsUnknown(t *testing.T) {
 		t.Errorf("absent from the start must be quiet: %+v", snap.Evaluation.Findings)
 	}
 }
+
+// TestSeedOutcomesStandInUntilFirstRun: after a reload, a collector that
+// has not run yet shows its previous result, not an "all clear".
+func TestSeedOutcomesStandInUntilFirstRun(t *testing.T) {
+	release := make(chan struct{})
+	slow := funcCollector{name: "ipmi", fn: func(ctx context.Context) (Result, error) {
+		<-release
+		return Result{Groups: []spof.Group{pairGroup("power/ipmi/psu", spof.MemberOK)}}, nil
+	}}
+	prev := Outcome{Name: "ipmi", OK: true, Collections: 7, Groups: []spof.Group{pairGroup("power/ipmi/psu", spof.MemberFailed)}}
+	s := NewScheduler(SchedulerOptions{SeedOutcomes: []Outcome{prev},
+		Entries: []Entry{{Collector: slow, Schedule: Schedule{Interval: time.Hour, Timeout: time.Minute}}}})
+	if _, ok := hasFinding(s.Snapshot(), spof.CodeRedundancyLost, "power/ipmi/psu"); !ok {
+		t.Fatalf("before the first run the previous verdict must stand: %+v", s.Snapshot().Evaluation.Findings)
+	}
+	if s.Ready() {
+		t.Error("not ready before the first run, whatever the seed")
+	}
+	close(release)
+	snap := s.CollectOnce(context.Background())
+	if _, ok := hasFinding(snap, spof.CodeRedundancyLost, "power/ipmi/psu"); ok {
+		t.Errorf("after its own run the seed must be gone: %+v", snap.Evaluation.Findings)
+	}
+}

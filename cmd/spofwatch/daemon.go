@@ -60,7 +60,9 @@ func (a *agent) Gather() ([]*dto.MetricFamily, error) { return a.cur.Load().expo
 func (a *agent) start(ctx context.Context, cfg *config.Config, entries []collectors.Entry, watchers []watcher, eng *alerting.Engine, prev *generation) *generation {
 	opts := collectors.SchedulerOptions{Entries: entries, Logger: a.logger, Compose: composeFor(cfg)}
 	if prev != nil {
-		opts.Seed = prev.sched.Snapshot().Evaluation.Findings
+		last := prev.sched.Snapshot()
+		opts.Seed = last.Evaluation.Findings
+		opts.SeedOutcomes = last.Outcomes
 	}
 	sched := collectors.NewScheduler(opts)
 	gctx, cancel := context.WithCancel(ctx)
@@ -185,12 +187,22 @@ func (a *agent) reload(ctx context.Context) {
 	eng, err := newEngine(cfg, a.logger)
 	if err != nil {
 		a.logger.Error("config reload rejected; the previous configuration stays in force", "path", a.opts.configFile, "err", err)
-		cfg = old.cfg
-		if entries, watchers, err = buildEntries(cfg, a.opts, a.logger); err == nil {
-			eng, err = newEngine(cfg, a.logger)
+		// Restore the old configuration; only once that is built are the
+		// new collectors released. Should even that fail, the new
+		// collectors run without alerting rather than no collectors at all.
+		oldEntries, oldWatchers, berr := buildEntries(old.cfg, a.opts, a.logger)
+		var oldEng *alerting.Engine
+		if berr == nil {
+			oldEng, berr = newEngine(old.cfg, a.logger)
+			if berr != nil {
+				closeCollectors(oldEntries, a.logger)
+			}
 		}
-		if err != nil {
-			a.logger.Error("cannot restart the previous configuration; alerting is off until the next reload", "err", err)
+		if berr == nil {
+			closeCollectors(entries, a.logger)
+			cfg, entries, watchers, eng = old.cfg, oldEntries, oldWatchers, oldEng
+		} else {
+			a.logger.Error("cannot restore the previous configuration either; running the new one with alerting off until the next reload", "err", berr)
 			eng = nil
 		}
 	} else {
