@@ -514,6 +514,10 @@ func IPMIGroups(st *ipmi.State, psuRequired int) ([]spof.Group, []spof.Condition
 		power.Attributes = append(power.Attributes, spof.Attribute{Key: "power_restore_policy", Value: ch.RestorePolicy.String()})
 	} else if st.ChassisErr != "" {
 		power.Attributes = append(power.Attributes, spof.Attribute{Key: "chassis_status", Value: "unreadable: " + st.ChassisErr})
+		// Power fault and restore policy cannot be judged: say so rather
+		// than skip the checks in silence.
+		power.Conditions = append(power.Conditions, spof.Condition{Code: spof.CodeCollectorUnavailable, Member: "chassis status",
+			Summary: "BMC chassis status unreadable (power fault, overload and restore policy not checked): " + st.ChassisErr})
 	}
 
 	for _, ev := range st.Events {

@@ -79,6 +79,14 @@ func (m *Mounts) Collect(ctx context.Context) (Result, error) {
 			}
 			continue
 		}
+		if mi.FSType == "zfs" {
+			// A ZFS dataset's redundancy is its pool's, which the zfs
+			// collector reports per vdev (storage/zfs/<pool>/...).
+			pool, _, _ := strings.Cut(mi.Source, "/")
+			res.HostConditions = append(res.HostConditions, spof.Condition{Code: spof.CodeNotice, Severity: spof.SeverityInfo,
+				Summary: fmt.Sprintf("%s is on ZFS pool %s: its redundancy is that of the storage/zfs/%s/* groups", point, pool, pool)})
+			continue
+		}
 		res.Groups = append(res.Groups, mountGroup(sb, mi))
 	}
 	return res, nil
