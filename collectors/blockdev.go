@@ -139,31 +139,10 @@ func readTrim(path string) string {
 	return strings.TrimSpace(string(b))
 }
 
-// physicalDisks lists the distinct physical disks below a device.
-func (d *blockDevice) physicalDisks() []*blockDevice {
-	seen := map[string]bool{}
-	var out []*blockDevice
-	var walk func(*blockDevice)
-	walk = func(n *blockDevice) {
-		if n.Kind == "disk" || (n.Kind == "partition" && len(n.Slaves) == 0) {
-			if !seen[n.Disk] {
-				seen[n.Disk] = true
-				out = append(out, &blockDevice{Name: n.Disk, Kind: "disk", Disk: n.Disk, Controller: n.Controller})
-			}
-			return
-		}
-		for _, s := range n.Slaves {
-			walk(s)
-		}
-	}
-	walk(d)
-	return out
-}
-
-// disksBesideMD lists the physical disks of a stack that are not below an
-// md array (a volume group over md0 and a plain sdc1): each of them is
-// needed on its own.
-func (d *blockDevice) disksBesideMD() []*blockDevice {
+// plainDisks lists the distinct physical disks of a stack that are not
+// below an md array: for a stack without md, all of its disks; for LVM over
+// md0 and a plain sdc1, sdc, which is needed on its own.
+func (d *blockDevice) plainDisks() []*blockDevice {
 	seen := map[string]bool{}
 	var out []*blockDevice
 	var walk func(*blockDevice)

@@ -54,6 +54,26 @@ type Schedule struct {
 	Trigger <-chan struct{}
 }
 
+// Defaults for a Schedule left at its zero values.
+const (
+	DefaultInterval = 30 * time.Second
+	DefaultTimeout  = 10 * time.Second
+)
+
+func (s Schedule) interval() time.Duration {
+	if s.Interval <= 0 {
+		return DefaultInterval
+	}
+	return s.Interval
+}
+
+func (s Schedule) timeout() time.Duration {
+	if s.Timeout <= 0 {
+		return DefaultTimeout
+	}
+	return s.Timeout
+}
+
 // Entry is one collector with its schedule, as wired by cmd/spofwatch.
 type Entry struct {
 	Collector Collector

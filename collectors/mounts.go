@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/prometheus/procfs"
@@ -69,7 +70,7 @@ func (m *Mounts) Collect(ctx context.Context) (Result, error) {
 		}
 		seen[point] = true
 		mi, ok := byPoint[point]
-		isExtra := !contains(defaultMountpoints, point)
+		isExtra := !slices.Contains(defaultMountpoints, point)
 		if !ok {
 			if point == "/" || isExtra {
 				res.Groups = append(res.Groups, spof.Group{
@@ -90,15 +91,6 @@ func (m *Mounts) Collect(ctx context.Context) (Result, error) {
 		res.Groups = append(res.Groups, mountGroup(sb, mi))
 	}
 	return res, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // mountName turns a mountpoint into a group name: / -> root,
@@ -131,7 +123,7 @@ func mountGroup(sb sysBlock, mi *procfs.MountInfo) spof.Group {
 	}
 	mds := dev.findMD()
 	if len(mds) == 0 {
-		disks := dev.physicalDisks()
+		disks := dev.plainDisks()
 		if len(disks) == 0 {
 			g.UnknownReason = fmt.Sprintf("%s (%s) is not backed by a physical disk", mi.Source, dev.Name)
 			return g
@@ -143,7 +135,7 @@ func mountGroup(sb sysBlock, mi *procfs.MountInfo) spof.Group {
 		g.Required = len(disks)
 		return g
 	}
-	beside := dev.disksBesideMD()
+	beside := dev.plainDisks()
 	if len(mds) == 1 && len(beside) == 0 {
 		mdMembers(&g, mds[0])
 		// Name the array, so "root filesystem / on md0 (raid1): redundancy

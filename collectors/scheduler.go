@@ -137,15 +137,11 @@ func (s *Scheduler) Subscribe() <-chan *Snapshot {
 }
 
 // CollectOnce runs every collector once, concurrently, and returns the
-// resulting snapshot. Used by `spofwatch check` and at daemon start.
+// resulting snapshot. Used by `spofwatch check`.
 func (s *Scheduler) CollectOnce(ctx context.Context) *Snapshot {
 	var wg sync.WaitGroup
 	for _, e := range s.opts.Entries {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.runOne(ctx, e)
-		}()
+		wg.Go(func() { s.runOne(ctx, e) })
 	}
 	wg.Wait()
 	return s.Snapshot()
@@ -156,11 +152,7 @@ func (s *Scheduler) CollectOnce(ctx context.Context) *Snapshot {
 func (s *Scheduler) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, e := range s.opts.Entries {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.loop(ctx, e)
-		}()
+		wg.Go(func() { s.loop(ctx, e) })
 	}
 	stale := time.NewTicker(staleCheckInterval(s.opts.Entries))
 	defer stale.Stop()
@@ -178,18 +170,13 @@ func (s *Scheduler) Run(ctx context.Context) {
 func staleCheckInterval(entries []Entry) time.Duration {
 	d := time.Minute
 	for _, e := range entries {
-		if iv := e.Schedule.Interval; iv > 0 && iv < d {
-			d = iv
-		}
+		d = min(d, e.Schedule.interval())
 	}
 	return d
 }
 
 func (s *Scheduler) loop(ctx context.Context, e Entry) {
-	interval := e.Schedule.Interval
-	if interval <= 0 {
-		interval = 30 * time.Second
-	}
+	interval := e.Schedule.interval()
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	for {
@@ -224,10 +211,7 @@ func (s *Scheduler) runOne(ctx context.Context, e Entry) {
 	s.inits[name] = true
 	s.mu.Unlock()
 
-	timeout := e.Schedule.Timeout
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
+	timeout := e.Schedule.timeout()
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	started := s.opts.Now()
@@ -321,11 +305,7 @@ func (s *Scheduler) markStale() {
 		if o == nil || !o.OK || o.LastSuccess.IsZero() {
 			continue
 		}
-		iv := e.Schedule.Interval
-		if iv <= 0 {
-			iv = 30 * time.Second
-		}
-		limit := time.Duration(s.opts.StaleAfter)*iv + e.Schedule.Timeout
+		limit := time.Duration(s.opts.StaleAfter)*e.Schedule.interval() + e.Schedule.timeout()
 		if age := now.Sub(o.LastSuccess); age > limit {
 			o.OK, o.NoData = false, false
 			o.Error = fmt.Sprintf("data is stale: last success %s ago", age.Round(time.Second))

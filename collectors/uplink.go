@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -62,7 +63,7 @@ func (u *Uplink) Collect(ctx context.Context) (Result, error) {
 			errs = append(errs, fmt.Errorf("parse %s: %w", rf.path, err))
 		}
 		for _, f := range found {
-			if !contains(ifaces, f) {
+			if !slices.Contains(ifaces, f) {
 				ifaces = append(ifaces, f)
 			}
 		}
@@ -140,7 +141,7 @@ func parseDefaultRoutesV4(b []byte) ([]string, error) {
 			return out, fmt.Errorf("line %d: flags %q: %w", line, f[3], err)
 		}
 		const rtfUp = 0x1
-		if f[1] == "00000000" && f[7] == "00000000" && flags&rtfUp != 0 && !contains(out, f[0]) {
+		if f[1] == "00000000" && f[7] == "00000000" && flags&rtfUp != 0 && !slices.Contains(out, f[0]) {
 			out = append(out, f[0])
 		}
 	}
@@ -168,7 +169,7 @@ func parseDefaultRoutesV6(b []byte) ([]string, error) {
 			return out, fmt.Errorf("line %d: flags %q: %w", line, f[8], err)
 		}
 		const rtfUp, rtfReject = 0x1, 0x200
-		if strings.Trim(f[0], "0") == "" && f[1] == "00" && flags&rtfUp != 0 && flags&rtfReject == 0 && f[9] != "lo" && !contains(out, f[9]) {
+		if strings.Trim(f[0], "0") == "" && f[1] == "00" && flags&rtfUp != 0 && flags&rtfReject == 0 && f[9] != "lo" && !slices.Contains(out, f[9]) {
 			out = append(out, f[9])
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -270,7 +271,7 @@ func (c *Config) validate(v *validator) {
 		}
 	}
 	for name, cc := range c.Collectors {
-		if !contains(CollectorNames, name) {
+		if !slices.Contains(CollectorNames, name) {
 			v.failf([]string{"collectors", name}, "unknown collector %q (known: %s)", name, strings.Join(CollectorNames, ", "))
 		}
 		if cc.Interval < 0 || cc.Timeout < 0 {
@@ -402,15 +403,6 @@ func readSecret(path string) (string, error) {
 
 // ReadSecret is readSecret for other packages (alerting receivers).
 func ReadSecret(path string) (string, error) { return readSecret(path) }
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
 
 func orDefault(s, d string) string {
 	if s == "" {
