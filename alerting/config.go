@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -215,12 +216,7 @@ func checkURL(s string) error {
 }
 
 func knownCode(c spof.Code) bool {
-	for _, ci := range spof.Codes {
-		if ci.Code == c {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(spof.Codes, func(ci spof.CodeInfo) bool { return ci.Code == c })
 }
 
 func (c *Config) minSeverity() spof.Severity {

@@ -1,6 +1,7 @@
 package alerting
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,19 +20,10 @@ func (s *singleMetric) Collect(ch chan<- prometheus.Metric) {
 	all := make(chan prometheus.Metric, 64)
 	go func() { s.e.metrics.Collect(all); close(all) }()
 	for m := range all {
-		if desc := m.Desc().String(); contains(desc, `"`+s.name+`"`) {
+		if desc := m.Desc().String(); strings.Contains(desc, `"`+s.name+`"`) {
 			ch <- m
 		}
 	}
-}
-
-func contains(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
-		}
-	}
-	return false
 }
 
 func registry(t testing.TB, e *Engine) *prometheus.Registry {

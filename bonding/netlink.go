@@ -129,11 +129,11 @@ func (w *linkFilter) relevant(u netlink.LinkUpdate) bool {
 	switch {
 	case u.Header.Type == unix.RTM_DELLINK:
 		delete(w.watched, idx)
-	case isBond || isBondSlave || enslaved:
+	case isBond || enslaved:
 		w.watched[idx] = true
 	default:
 		// A released slave: it was watched and no longer has a master.
 		delete(w.watched, idx)
 	}
-	return isBond || isBondSlave || enslaved || was
+	return isBond || enslaved || was
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"github.com/spofwatch/spofwatch/raid"
@@ -27,8 +26,6 @@ type blockDevice struct {
 	// mounts collector judges an array exactly as the md collector does.
 	MD *raid.MdArray
 }
-
-var pciAddress = regexp.MustCompile(`^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$`)
 
 // sysBlock resolves block devices under one sysfs root.
 type sysBlock struct {
@@ -115,20 +112,8 @@ func (s sysBlock) resolve(name string, depth int) (*blockDevice, error) {
 		d.Kind = "virtual"
 		return d, nil
 	}
-	d.Kind, d.Disk, d.Controller = "disk", name, controllerOf(dir)
+	d.Kind, d.Disk, d.Controller = "disk", name, raid.ControllerOf(dir)
 	return d, nil
-}
-
-// controllerOf returns the last PCI function in a device path: the HBA,
-// NVMe controller or virtio function the disk depends on.
-func controllerOf(dir string) string {
-	parts := strings.Split(dir, "/")
-	for i := len(parts) - 1; i >= 0; i-- {
-		if pciAddress.MatchString(parts[i]) {
-			return parts[i]
-		}
-	}
-	return ""
 }
 
 func readTrim(path string) string {

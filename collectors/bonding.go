@@ -371,10 +371,10 @@ func (c *Bonding) metrics(b bonding.Bond) []prometheus.Metric {
 			out = append(out, prometheus.MustNewConstMetric(c.descs.linkFailures, prometheus.CounterValue, float64(s.LinkFailureCount), b.Name, s.Name))
 		}
 		if s.MIIStatus != "" {
-			gauge(c.descs.miiUp, bondBool(s.MIIStatus == "up"), b.Name, s.Name)
+			gauge(c.descs.miiUp, b2f(s.MIIStatus == "up"), b.Name, s.Name)
 		}
 		if b.Mode.UsesPrimary() {
-			gauge(c.descs.activeSlave, bondBool(s.Name == b.ActiveSlave), b.Name, s.Name)
+			gauge(c.descs.activeSlave, b2f(s.Name == b.ActiveSlave), b.Name, s.Name)
 		}
 		if b.Mode == bonding.Mode8023AD {
 			if s.AggregatorID >= 0 {
@@ -389,13 +389,6 @@ func (c *Bonding) metrics(b bonding.Bond) []prometheus.Metric {
 		}
 	}
 	return out
-}
-
-func bondBool(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 func bondMS(v int) string {

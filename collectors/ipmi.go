@@ -20,9 +20,8 @@ const (
 	IPMICoolingGroup = "cooling/ipmi/fans"
 )
 
-// Finding codes for BMC chassis facts that member counts cannot express.
-// They are not in spof.Codes yet; the lead adds them there with these
-// severities (set explicitly on the conditions meanwhile).
+// Finding codes for BMC chassis facts that member counts cannot express
+// (defined in spof.Codes with their severities).
 const (
 	CodeChassisPowerFault     = spof.CodeChassisPowerFault
 	CodeChassisPowerOverload  = spof.CodeChassisPowerOverload
@@ -422,7 +421,8 @@ func IPMIGroups(st *ipmi.State, psuRequired int) ([]spof.Group, []spof.Condition
 	var notMonitored []string
 	for i, s := range st.Sensors {
 		name := names[i]
-		switch classify(s.SDR) {
+		class := classify(s.SDR)
+		switch class {
 		case classPSU:
 			power.Members = append(power.Members, psuMember(name, s))
 		case classFan:
@@ -443,7 +443,7 @@ func IPMIGroups(st *ipmi.State, psuRequired int) ([]spof.Group, []spof.Condition
 					src.known, src.why = false, "no redundancy state asserted"
 				}
 			}
-			switch classify(s.SDR) {
+			switch class {
 			case classPowerRedundancy:
 				powerRed = append(powerRed, src)
 			case classFanRedundancy:
@@ -641,12 +641,6 @@ func ipmiMetrics(st *ipmi.State) []prometheus.Metric {
 	gauge := func(d *prometheus.Desc, v float64, lv ...string) {
 		ms = append(ms, prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, lv...))
 	}
-	b2f := func(b bool) float64 {
-		if b {
-			return 1
-		}
-		return 0
-	}
 	names := sensorNames(st)
 	for i, s := range st.Sensors {
 		c := classify(s.SDR)
@@ -661,8 +655,8 @@ func ipmiMetrics(st *ipmi.State) []prometheus.Metric {
 			}
 		case classPSU, classFan, classPowerUnit:
 			cur := sensorMemberState(c, s)
-			for _, ms := range spof.MemberStates {
-				gauge(ipmiSensorStateDesc, b2f(ms == cur), names[i], typeLabel(c), string(ms))
+			for _, state := range spof.MemberStates {
+				gauge(ipmiSensorStateDesc, b2f(state == cur), names[i], typeLabel(c), string(state))
 			}
 		}
 	}

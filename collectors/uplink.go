@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/spofwatch/spofwatch/raid"
 	"github.com/spofwatch/spofwatch/spof"
 )
 
@@ -319,7 +320,7 @@ func nicCard(ifDir string) string {
 	if pf, err := filepath.EvalSymlinks(filepath.Join(devDir, "physfn")); err == nil {
 		devDir = pf
 	}
-	addr := controllerOf(devDir)
+	addr := raid.ControllerOf(devDir)
 	if i := strings.LastIndexByte(addr, '.'); i > 0 {
 		return addr[:i]
 	}

@@ -526,7 +526,7 @@ func (c *UPSCollector) metrics(r upsRead, g spof.Group) []prometheus.Metric {
 		ms = append(ms, prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...))
 	}
 	ok := r.err == nil && g.UnknownReason == ""
-	gauge(c.descUp, upsBool(ok), name)
+	gauge(c.descUp, b2f(ok), name)
 	if t, seen := c.lastGood[name]; seen {
 		gauge(c.descLastGood, float64(t.UnixNano())/1e9, name)
 	}
@@ -535,7 +535,7 @@ func (c *UPSCollector) metrics(r upsRead, g spof.Group) []prometheus.Metric {
 	}
 	st := r.state
 	for _, f := range ups.Flags {
-		gauge(c.descStatus, upsBool(st.Has(f)), name, string(f))
+		gauge(c.descStatus, b2f(st.Has(f)), name, string(f))
 	}
 	if st.BatteryCharge.Valid {
 		gauge(c.descCharge, st.BatteryCharge.Value/100, name)
@@ -553,13 +553,6 @@ func (c *UPSCollector) metrics(r upsRead, g spof.Group) []prometheus.Metric {
 		gauge(c.descOutput, st.OutputVoltage.Value, name)
 	}
 	return ms
-}
-
-func upsBool(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // upsAttr returns the value of an attribute of a group.

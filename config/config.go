@@ -401,9 +401,6 @@ func readSecret(path string) (string, error) {
 	return strings.TrimRight(string(b), "\r\n"), nil
 }
 
-// ReadSecret is readSecret for other packages (alerting receivers).
-func ReadSecret(path string) (string, error) { return readSecret(path) }
-
 func orDefault(s, d string) string {
 	if s == "" {
 		return d

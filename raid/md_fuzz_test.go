@@ -9,9 +9,11 @@ import (
 
 func FuzzParseMdstat(f *testing.F) {
 	for _, p := range []string{"testdata/md/procfs/proc/mdstat", "testdata/md/node_exporter/proc/mdstat"} {
-		if b, err := os.ReadFile(p); err == nil {
-			f.Add(b)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err) // a renamed fixture must not shrink the seeds silently
 		}
+		f.Add(b)
 	}
 	// Malformed inputs from prometheus/procfs's mdstat_test.go.
 	f.Add([]byte("\nmd3 : invalid\n     314159265 blocks 64k chunks\n\nunused devices: <none>\n"))

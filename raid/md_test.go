@@ -1,6 +1,7 @@
 package raid
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -278,7 +279,7 @@ func TestMdFSArraysMergesMdstat(t *testing.T) {
 
 func TestMdFSMissing(t *testing.T) {
 	_, err := MdFS{ProcPath: t.TempDir(), SysPath: t.TempDir()}.Arrays()
-	if err == nil || !strings.Contains(err.Error(), "no md arrays") {
+	if !errors.Is(err, ErrNoMd) {
 		t.Fatalf("err = %v, want ErrNoMd", err)
 	}
 }

@@ -41,19 +41,3 @@ func TestWatchMdstatRegularFileStopsOnCancel(t *testing.T) {
 	default:
 	}
 }
-
-// /proc/mdstat of the machine running the tests, when md is loaded: the
-// watcher must open, read and arm it, then stop on cancel.
-func TestWatchMdstatRealProc(t *testing.T) {
-	if _, err := os.Stat("/proc/mdstat"); err != nil {
-		t.Logf("no /proc/mdstat here (%v); the VM harness covers the real kernel", err)
-		return
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- WatchMdstat(ctx, "/proc/mdstat", func() {}) }()
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("err = %v", err)
-	}
-}

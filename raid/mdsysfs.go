@@ -354,32 +354,7 @@ func readSmallAt(dirfd int, dir, rel string, buf []byte) (string, error) {
 // readSmall reads a sysfs attribute with one open, one read and one close
 // (os.ReadFile costs twice the system calls), trimmed.
 func readSmall(path string, buf []byte) (string, error) {
-	var fd int
-	var err error
-	for {
-		fd, err = syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
-		if err != syscall.EINTR {
-			break
-		}
-	}
-	if err != nil {
-		return "", &fs.PathError{Op: "open", Path: path, Err: err}
-	}
-	defer syscall.Close(fd)
-	var n int
-	for {
-		n, err = syscall.Read(fd, buf)
-		if err != syscall.EINTR {
-			break
-		}
-	}
-	if err != nil {
-		return "", &fs.PathError{Op: "read", Path: path, Err: err}
-	}
-	if n < 0 {
-		n = 0
-	}
-	return strings.TrimSpace(string(buf[:n])), nil
+	return readSmallAt(unix.AT_FDCWD, "", path, buf)
 }
 
 // BuildMdArray turns the raw sysfs text into an array. It is pure (no I/O)
@@ -790,13 +765,19 @@ func DiskOf(sysPath, md, dev string) (disk, controller string) {
 		}
 		real = next
 	}
-	disk = filepath.Base(real)
-	for _, part := range strings.Split(real, string(filepath.Separator)) {
+	return filepath.Base(real), ControllerOf(real)
+}
+
+// ControllerOf returns the last PCI function in a sysfs device path: the
+// HBA, NVMe controller or NIC the device hangs off ("" when none).
+func ControllerOf(path string) string {
+	controller := ""
+	for _, part := range strings.Split(path, string(filepath.Separator)) {
 		if pciAddr.MatchString(part) {
 			controller = part
 		}
 	}
-	return disk, controller
+	return controller
 }
 
 var (

@@ -3,6 +3,7 @@ package ups
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -39,14 +40,7 @@ var Flags = []Flag{
 	FlagTrim, FlagBoost, FlagForcedShutdown, FlagAlarm, FlagWait,
 }
 
-func knownFlag(f Flag) bool {
-	for _, k := range Flags {
-		if k == f {
-			return true
-		}
-	}
-	return false
-}
+func knownFlag(f Flag) bool { return slices.Contains(Flags, f) }
 
 // Reading is one numeric variable; Valid is false when the UPS did not
 // report it or reported something that is not a number.
