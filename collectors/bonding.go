@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/spofwatch/spofwatch/agent"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/spofwatch/spofwatch/bonding"
@@ -78,18 +80,18 @@ func NewBonding(opts BondingOptions) *Bonding {
 func (*Bonding) Name() string { return "bonding" }
 
 // Collect implements Collector.
-func (c *Bonding) Collect(ctx context.Context) (Result, error) {
+func (c *Bonding) Collect(ctx context.Context) (agent.Result, error) {
 	bonds, err := c.fs.Bonds(ctx)
 	if errors.Is(err, bonding.ErrNoBonding) {
-		return Result{}, ErrNoData
+		return agent.Result{}, agent.ErrNoData
 	}
 	if err != nil {
-		return Result{}, err
+		return agent.Result{}, err
 	}
 	if len(bonds) == 0 {
-		return Result{}, ErrNoData // the driver is loaded, but there is no bond
+		return agent.Result{}, agent.ErrNoData // the driver is loaded, but there is no bond
 	}
-	res := Result{Descs: c.descs.all()}
+	res := agent.Result{Descs: c.descs.all()}
 	for _, b := range bonds {
 		for _, p := range b.Problems {
 			c.opts.Logger.Debug("bond field unreadable", "collector", "bonding", "group", bondGroupID(b.Name), "problem", p)
@@ -371,10 +373,10 @@ func (c *Bonding) metrics(b bonding.Bond) []prometheus.Metric {
 			out = append(out, prometheus.MustNewConstMetric(c.descs.linkFailures, prometheus.CounterValue, float64(s.LinkFailureCount), b.Name, s.Name))
 		}
 		if s.MIIStatus != "" {
-			gauge(c.descs.miiUp, b2f(s.MIIStatus == "up"), b.Name, s.Name)
+			gauge(c.descs.miiUp, agent.GaugeBool(s.MIIStatus == "up"), b.Name, s.Name)
 		}
 		if b.Mode.UsesPrimary() {
-			gauge(c.descs.activeSlave, b2f(s.Name == b.ActiveSlave), b.Name, s.Name)
+			gauge(c.descs.activeSlave, agent.GaugeBool(s.Name == b.ActiveSlave), b.Name, s.Name)
 		}
 		if b.Mode == bonding.Mode8023AD {
 			if s.AggregatorID >= 0 {

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spofwatch/spofwatch/agent"
+
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/spofwatch/spofwatch/bonding"
@@ -24,7 +26,7 @@ func bondingTree(t *testing.T, name string) (sys, proc string) {
 	return filepath.Join(dir, "sys"), filepath.Join(dir, "proc")
 }
 
-func collectBonding(t *testing.T, tree string) (Result, spof.Result) {
+func collectBonding(t *testing.T, tree string) (agent.Result, spof.Result) {
 	t.Helper()
 	sys, proc := bondingTree(t, tree)
 	res, err := NewBonding(BondingOptions{SysPath: sys, ProcPath: proc}).Collect(context.Background())
@@ -217,7 +219,7 @@ func TestBondingAttributes(t *testing.T) {
 	}
 }
 
-func metricValues(t *testing.T, res Result) map[string]float64 {
+func metricValues(t *testing.T, res agent.Result) map[string]float64 {
 	t.Helper()
 	out := map[string]float64{}
 	for _, m := range res.Metrics {
@@ -283,8 +285,8 @@ func TestBondingMetrics(t *testing.T) {
 func TestBondingNoBonds(t *testing.T) {
 	dir := t.TempDir()
 	_, err := NewBonding(BondingOptions{SysPath: filepath.Join(dir, "sys"), ProcPath: filepath.Join(dir, "proc")}).Collect(context.Background())
-	if !errors.Is(err, ErrNoData) {
-		t.Fatalf("err = %v, want ErrNoData", err)
+	if !errors.Is(err, agent.ErrNoData) {
+		t.Fatalf("err = %v, want agent.ErrNoData", err)
 	}
 }
 
@@ -358,8 +360,8 @@ func TestBondingDriverWithoutBondsIsNoData(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := NewBonding(BondingOptions{SysPath: filepath.Join(dir, "sys"), ProcPath: filepath.Join(dir, "proc")}).Collect(context.Background())
-	if !errors.Is(err, ErrNoData) {
-		t.Fatalf("err = %v, want ErrNoData", err)
+	if !errors.Is(err, agent.ErrNoData) {
+		t.Fatalf("err = %v, want agent.ErrNoData", err)
 	}
 }
 

@@ -6,13 +6,14 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/spofwatch/spofwatch/agent"
 	"github.com/spofwatch/spofwatch/internal/ttar"
 	"github.com/spofwatch/spofwatch/spof"
 )
 
 // evaluateOne runs a collector over a fixture tree and evaluates its only
 // group with the given ID.
-func evaluateOne(t *testing.T, c Collector, id string) (spof.GroupResult, []spof.Finding) {
+func evaluateOne(t *testing.T, c agent.Collector, id string) (spof.GroupResult, []spof.Finding) {
 	t.Helper()
 	res, err := c.Collect(context.Background())
 	if err != nil {

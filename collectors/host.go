@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/spofwatch/spofwatch/agent"
+
 	"github.com/shirou/gopsutil/v4/common"
 	"github.com/shirou/gopsutil/v4/host"
 
@@ -32,7 +34,7 @@ func NewHost(opts HostOptions) *Host { return &Host{opts: opts} }
 func (*Host) Name() string { return "host" }
 
 // Collect implements Collector.
-func (h *Host) Collect(ctx context.Context) (Result, error) {
+func (h *Host) Collect(ctx context.Context) (agent.Result, error) {
 	env := common.EnvMap{}
 	if h.opts.ProcPath != "" {
 		env[common.HostProcEnvKey] = h.opts.ProcPath
@@ -46,9 +48,9 @@ func (h *Host) Collect(ctx context.Context) (Result, error) {
 	ctx = context.WithValue(ctx, common.EnvKey, env)
 	system, role, err := host.VirtualizationWithContext(ctx)
 	if err != nil {
-		return Result{}, fmt.Errorf("detect virtualization: %w", err)
+		return agent.Result{}, fmt.Errorf("detect virtualization: %w", err)
 	}
-	return Result{HostConditions: virtualizationConditions(system, role)}, nil
+	return agent.Result{HostConditions: virtualizationConditions(system, role)}, nil
 }
 
 func virtualizationConditions(system, role string) []spof.Condition {

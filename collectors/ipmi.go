@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spofwatch/spofwatch/agent"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/spofwatch/spofwatch/ipmi"
@@ -33,7 +35,7 @@ const (
 type IPMIOptions struct {
 	// Interface is "open" (in-band /dev/ipmi0) or "lanplus". Empty: lanplus
 	// when Host is set, else open when /dev/ipmi0 exists, else the collector
-	// has no data (ErrNoData).
+	// has no data (agent.ErrNoData).
 	Interface string
 	Device    string // default /dev/ipmi0
 	Host      string
@@ -119,17 +121,17 @@ func (c *IPMI) Close() error {
 }
 
 // Collect polls the BMC once. Without a configured BMC and without
-// /dev/ipmi0 it returns ErrNoData.
-func (c *IPMI) Collect(ctx context.Context) (Result, error) {
+// /dev/ipmi0 it returns agent.ErrNoData.
+func (c *IPMI) Collect(ctx context.Context) (agent.Result, error) {
 	if c.bmc == nil {
-		return Result{}, ErrNoData
+		return agent.Result{}, agent.ErrNoData
 	}
 	st, err := c.bmc.Poll(ctx)
 	if err != nil {
-		return Result{}, fmt.Errorf("ipmi: %w", err)
+		return agent.Result{}, fmt.Errorf("ipmi: %w", err)
 	}
 	groups, host := IPMIGroups(st, c.opts.PSURequired)
-	return Result{
+	return agent.Result{
 		Groups:         groups,
 		HostConditions: host,
 		Metrics:        ipmiMetrics(st),
@@ -651,12 +653,12 @@ func ipmiMetrics(st *ipmi.State) []prometheus.Metric {
 				cur = ipmi.DecodeRedundancy(s.Reading)
 			}
 			for _, r := range ipmi.RedundancyStates {
-				gauge(ipmiRedundancyStateDesc, b2f(r == cur), names[i], typeLabel(c), r.String())
+				gauge(ipmiRedundancyStateDesc, agent.GaugeBool(r == cur), names[i], typeLabel(c), r.String())
 			}
 		case classPSU, classFan, classPowerUnit:
 			cur := sensorMemberState(c, s)
 			for _, state := range spof.MemberStates {
-				gauge(ipmiSensorStateDesc, b2f(state == cur), names[i], typeLabel(c), string(state))
+				gauge(ipmiSensorStateDesc, agent.GaugeBool(state == cur), names[i], typeLabel(c), string(state))
 			}
 		}
 	}
@@ -666,13 +668,13 @@ func ipmiMetrics(st *ipmi.State) []prometheus.Metric {
 	gauge(ipmiPollDurationDesc, st.Duration.Seconds())
 	if ch := st.Chassis; ch != nil {
 		for _, p := range ipmi.RestorePolicies {
-			gauge(ipmiRestorePolicyDesc, b2f(p == ch.RestorePolicy), p.String())
+			gauge(ipmiRestorePolicyDesc, agent.GaugeBool(p == ch.RestorePolicy), p.String())
 		}
-		gauge(ipmiChassisFaultDesc, b2f(ch.PowerFault), "power_fault")
-		gauge(ipmiChassisFaultDesc, b2f(ch.PowerOverload), "power_overload")
-		gauge(ipmiChassisFaultDesc, b2f(ch.PowerControlFault), "power_control_fault")
-		gauge(ipmiChassisFaultDesc, b2f(ch.CoolingFault), "cooling_fault")
-		gauge(ipmiChassisFaultDesc, b2f(ch.DriveFault), "drive_fault")
+		gauge(ipmiChassisFaultDesc, agent.GaugeBool(ch.PowerFault), "power_fault")
+		gauge(ipmiChassisFaultDesc, agent.GaugeBool(ch.PowerOverload), "power_overload")
+		gauge(ipmiChassisFaultDesc, agent.GaugeBool(ch.PowerControlFault), "power_control_fault")
+		gauge(ipmiChassisFaultDesc, agent.GaugeBool(ch.CoolingFault), "cooling_fault")
+		gauge(ipmiChassisFaultDesc, agent.GaugeBool(ch.DriveFault), "drive_fault")
 	}
 	return ms
 }

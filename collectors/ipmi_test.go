@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spofwatch/spofwatch/agent"
+
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
@@ -34,7 +36,7 @@ func newSimCollector(t *testing.T, sim *ipmisim.Sim, psuRequired int) *collector
 	return c
 }
 
-func collect(t *testing.T, c *collectors.IPMI) (collectors.Result, spof.Result) {
+func collect(t *testing.T, c *collectors.IPMI) (agent.Result, spof.Result) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -279,7 +281,7 @@ func TestIPMIMetrics(t *testing.T) {
 	}
 }
 
-type constCollector collectors.Result
+type constCollector agent.Result
 
 func (c constCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range c.Descs {
@@ -308,7 +310,7 @@ func TestIPMIFaults(t *testing.T) {
 	_, err := c.Collect(ctx)
 	took := time.Since(start)
 	cancel()
-	if err == nil || errors.Is(err, collectors.ErrNoData) {
+	if err == nil || errors.Is(err, agent.ErrNoData) {
 		t.Fatalf("collect from a killed BMC: err %v, want a failure", err)
 	}
 	if took > timeout+500*time.Millisecond {
@@ -321,7 +323,7 @@ func TestIPMIFaults(t *testing.T) {
 
 	sim.Restart()
 	sim.Inject("psu2-fail")
-	var res collectors.Result
+	var res agent.Result
 	for i := 0; i < 50; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		res, err = c.Collect(ctx)
@@ -340,21 +342,21 @@ func TestIPMIFaults(t *testing.T) {
 	}
 }
 
-// TestIPMINoBMC: nothing configured and no /dev/ipmi0 is ErrNoData.
+// TestIPMINoBMC: nothing configured and no /dev/ipmi0 is agent.ErrNoData.
 func TestIPMINoBMC(t *testing.T) {
 	c, err := collectors.NewIPMI(collectors.IPMIOptions{Device: filepath.Join(t.TempDir(), "ipmi0")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Collect(context.Background()); !errors.Is(err, collectors.ErrNoData) {
-		t.Errorf("collect = %v, want ErrNoData", err)
+	if _, err := c.Collect(context.Background()); !errors.Is(err, agent.ErrNoData) {
+		t.Errorf("collect = %v, want agent.ErrNoData", err)
 	}
 	// Configured in-band without the device is a real error.
 	c, err = collectors.NewIPMI(collectors.IPMIOptions{Interface: "open", Device: filepath.Join(t.TempDir(), "ipmi0")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Collect(context.Background()); err == nil || errors.Is(err, collectors.ErrNoData) {
+	if _, err := c.Collect(context.Background()); err == nil || errors.Is(err, agent.ErrNoData) {
 		t.Errorf("collect with interface open and no device = %v, want an error", err)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/spofwatch/spofwatch/agent"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/spofwatch/spofwatch/raid"
@@ -85,18 +87,18 @@ func (c *MdCollector) Name() string { return "md" }
 func (c *MdCollector) MdstatPath() string { return c.fs.MdstatPath() }
 
 // Collect implements Collector.
-func (c *MdCollector) Collect(ctx context.Context) (Result, error) {
+func (c *MdCollector) Collect(ctx context.Context) (agent.Result, error) {
 	if err := ctx.Err(); err != nil {
-		return Result{}, err
+		return agent.Result{}, err
 	}
 	arrays, err := c.fs.Arrays()
 	if errors.Is(err, fs.ErrNotExist) {
-		return Result{}, ErrNoData
+		return agent.Result{}, agent.ErrNoData
 	}
 	if err != nil {
-		return Result{}, err
+		return agent.Result{}, err
 	}
-	res := Result{Descs: []*prometheus.Desc{c.descs.syncRatio, c.descs.syncSpeed, c.descs.syncRemaining,
+	res := agent.Result{Descs: []*prometheus.Desc{c.descs.syncRatio, c.descs.syncSpeed, c.descs.syncRemaining,
 		c.descs.mismatch, c.descs.disks, c.descs.raidDisks, c.descs.syncAction}}
 	for _, a := range arrays {
 		if a.Container || a.Stopped {
@@ -109,7 +111,7 @@ func (c *MdCollector) Collect(ctx context.Context) (Result, error) {
 		res.Metrics = append(res.Metrics, c.metrics(a)...)
 	}
 	if len(res.Groups) == 0 {
-		return Result{}, ErrNoData
+		return agent.Result{}, agent.ErrNoData
 	}
 	return res, nil
 }

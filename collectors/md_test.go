@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spofwatch/spofwatch/agent"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
@@ -181,8 +183,8 @@ func TestMdScenarios(t *testing.T) {
 			c := NewMdCollector(MdOptions{ProcPath: filepath.Join(root, "proc"), SysPath: filepath.Join(root, "sys")})
 			res, err := c.Collect(context.Background())
 			if tc.state == "" {
-				if !errors.Is(err, ErrNoData) {
-					t.Fatalf("err = %v, groups %+v; want ErrNoData", err, res.Groups)
+				if !errors.Is(err, agent.ErrNoData) {
+					t.Fatalf("err = %v, groups %+v; want agent.ErrNoData", err, res.Groups)
 				}
 				return
 			}
@@ -218,8 +220,8 @@ func TestMdScenarios(t *testing.T) {
 
 func TestMdNoArrays(t *testing.T) {
 	c := NewMdCollector(MdOptions{ProcPath: t.TempDir(), SysPath: t.TempDir()})
-	if _, err := c.Collect(context.Background()); !errors.Is(err, ErrNoData) {
-		t.Fatalf("err = %v, want ErrNoData", err)
+	if _, err := c.Collect(context.Background()); !errors.Is(err, agent.ErrNoData) {
+		t.Fatalf("err = %v, want agent.ErrNoData", err)
 	}
 	// md loaded, no arrays: nothing of this kind either.
 	root := t.TempDir()
@@ -227,8 +229,8 @@ func TestMdNoArrays(t *testing.T) {
 		t.Fatal(err)
 	}
 	c = NewMdCollector(MdOptions{ProcPath: filepath.Join(root, "proc"), SysPath: filepath.Join(root, "sys")})
-	if _, err := c.Collect(context.Background()); !errors.Is(err, ErrNoData) {
-		t.Fatalf("err = %v, want ErrNoData", err)
+	if _, err := c.Collect(context.Background()); !errors.Is(err, agent.ErrNoData) {
+		t.Fatalf("err = %v, want agent.ErrNoData", err)
 	}
 }
 
@@ -443,8 +445,8 @@ func TestMdVMCaptures(t *testing.T) {
 	}
 }
 
-// metricsCollector serves a Result's metrics to a registry for linting.
-type metricsCollector struct{ res Result }
+// metricsCollector serves an agent.Result's metrics to a registry for linting.
+type metricsCollector struct{ res agent.Result }
 
 func (m metricsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range m.res.Descs {
@@ -470,8 +472,8 @@ func TestRAIDMetricsLint(t *testing.T) {
 		t.Fatal(err)
 	}
 	zc := NewZFSCollector(ZFSOptions{})
-	zres := Result{Descs: []*prometheus.Desc{zc.scan, zc.vdevErrors}, Metrics: zc.metrics(pools[0])}
-	for name, res := range map[string]Result{"md": md, "zfs": zres} {
+	zres := agent.Result{Descs: []*prometheus.Desc{zc.scan, zc.vdevErrors}, Metrics: zc.metrics(pools[0])}
+	for name, res := range map[string]agent.Result{"md": md, "zfs": zres} {
 		problems, err := testutil.CollectAndLint(metricsCollector{res})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/spofwatch/spofwatch/agent"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/spofwatch/spofwatch/raid"
@@ -55,18 +57,18 @@ func NewMegaRAIDCollector(opts MegaRAIDOptions) *MegaRAIDCollector {
 func (c *MegaRAIDCollector) Name() string { return "megaraid" }
 
 // Collect implements Collector.
-func (c *MegaRAIDCollector) Collect(ctx context.Context) (Result, error) {
+func (c *MegaRAIDCollector) Collect(ctx context.Context) (agent.Result, error) {
 	ctrls, err := c.storcli.Controllers(ctx)
 	if errors.Is(err, raid.ErrNoStorcli) {
 		c.noBin.Do(func() {
 			c.logger.Info("storcli not found; MegaRAID collector disabled", "path", orWord(c.opts.StorcliPath, "storcli64"))
 		})
-		return Result{}, ErrNoData
+		return agent.Result{}, agent.ErrNoData
 	}
 	if err != nil {
-		return Result{}, err
+		return agent.Result{}, err
 	}
-	res := Result{Descs: []*prometheus.Desc{c.vdState}}
+	res := agent.Result{Descs: []*prometheus.Desc{c.vdState}}
 	for _, mc := range ctrls {
 		res.Groups = append(res.Groups, MegaRAIDGroups(mc)...)
 		for _, vd := range mc.VDs {
@@ -88,7 +90,7 @@ func (c *MegaRAIDCollector) Collect(ctx context.Context) (Result, error) {
 	if len(res.Groups) == 0 {
 		// A controller without virtual drives (HBA/JBOD mode) holds no
 		// redundancy we can judge.
-		return Result{}, ErrNoData
+		return agent.Result{}, agent.ErrNoData
 	}
 	return res, nil
 }

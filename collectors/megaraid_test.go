@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spofwatch/spofwatch/agent"
+
 	"github.com/spofwatch/spofwatch/raid"
 	"github.com/spofwatch/spofwatch/spof"
 )
@@ -115,7 +117,7 @@ func TestMegaRAIDCollectorCommand(t *testing.T) {
 		t.Errorf("args %q", got)
 	}
 	c = NewMegaRAIDCollector(MegaRAIDOptions{StorcliPath: filepath.Join(dir, "missing")})
-	if _, err := c.Collect(context.Background()); !errors.Is(err, ErrNoData) {
-		t.Errorf("missing binary: %v, want ErrNoData", err)
+	if _, err := c.Collect(context.Background()); !errors.Is(err, agent.ErrNoData) {
+		t.Errorf("missing binary: %v, want agent.ErrNoData", err)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/spofwatch/spofwatch/agent"
+
 	"github.com/prometheus/procfs"
 
 	"github.com/spofwatch/spofwatch/spof"
@@ -38,17 +40,17 @@ func (*Mounts) Name() string { return "mounts" }
 var defaultMountpoints = []string{"/", "/boot", "/boot/efi", "/var"}
 
 // Collect implements Collector.
-func (m *Mounts) Collect(ctx context.Context) (Result, error) {
+func (m *Mounts) Collect(ctx context.Context) (agent.Result, error) {
 	fs, err := procfs.NewFS(m.opts.ProcPath)
 	if err != nil {
-		return Result{}, fmt.Errorf("open procfs %s: %w", m.opts.ProcPath, err)
+		return agent.Result{}, fmt.Errorf("open procfs %s: %w", m.opts.ProcPath, err)
 	}
 	mounts, err := fs.GetProcMounts(1)
 	if err != nil {
 		// Without access to PID 1 (containers, hidepid) our own view is the
 		// next best thing.
 		if mounts, err = fs.GetMounts(); err != nil {
-			return Result{}, fmt.Errorf("read mountinfo under %s: %w", m.opts.ProcPath, err)
+			return agent.Result{}, fmt.Errorf("read mountinfo under %s: %w", m.opts.ProcPath, err)
 		}
 	}
 	// The last mount on a mountpoint is the visible one.
@@ -57,12 +59,12 @@ func (m *Mounts) Collect(ctx context.Context) (Result, error) {
 		byPoint[mi.MountPoint] = mi
 	}
 	sb := sysBlock{sys: m.opts.SysPath}
-	var res Result
+	var res agent.Result
 	watch := append(append([]string{}, defaultMountpoints...), m.opts.Extra...)
 	seen := map[string]bool{}
 	for _, point := range watch {
 		if err := ctx.Err(); err != nil {
-			return Result{}, err
+			return agent.Result{}, err
 		}
 		point = filepath.Clean(point)
 		if seen[point] {

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/spofwatch/spofwatch/agent"
+
 	"github.com/spofwatch/spofwatch/raid"
 	"github.com/spofwatch/spofwatch/spof"
 )
@@ -38,7 +40,7 @@ func NewUplink(opts UplinkOptions) *Uplink { return &Uplink{opts: opts} }
 func (*Uplink) Name() string { return "uplink" }
 
 // Collect implements Collector.
-func (u *Uplink) Collect(ctx context.Context) (Result, error) {
+func (u *Uplink) Collect(ctx context.Context) (agent.Result, error) {
 	var ifaces []string
 	routeFiles := []struct {
 		path  string
@@ -70,15 +72,15 @@ func (u *Uplink) Collect(ctx context.Context) (Result, error) {
 		}
 	}
 	if readable == 0 {
-		return Result{}, fmt.Errorf("no routing table readable: %w", errors.Join(errs...))
+		return agent.Result{}, fmt.Errorf("no routing table readable: %w", errors.Join(errs...))
 	}
 	g := spof.Group{ID: "network/uplink/default", Kind: spof.KindNetwork, Function: "default route uplink"}
 	if len(ifaces) == 0 {
 		if len(errs) > 0 {
 			g.UnknownReason = errors.Join(errs...).Error()
-			return Result{Groups: []spof.Group{g}}, nil
+			return agent.Result{Groups: []spof.Group{g}}, nil
 		}
-		return Result{HostConditions: []spof.Condition{{
+		return agent.Result{HostConditions: []spof.Condition{{
 			Code: spof.CodeNotice, Severity: spof.SeverityInfo,
 			Summary: "no default route: the uplink is not evaluated",
 		}}}, nil
@@ -89,12 +91,12 @@ func (u *Uplink) Collect(ctx context.Context) (Result, error) {
 	var paths [][]spof.Member
 	for _, ifc := range ifaces {
 		if err := ctx.Err(); err != nil {
-			return Result{}, err
+			return agent.Result{}, err
 		}
 		members, required, err := net.uplinkMembers(ifc, 0)
 		if err != nil {
 			g.UnknownReason = err.Error()
-			return Result{Groups: []spof.Group{g}}, nil
+			return agent.Result{Groups: []spof.Group{g}}, nil
 		}
 		g.Required += required
 		paths = append(paths, members)
@@ -107,7 +109,7 @@ func (u *Uplink) Collect(ctx context.Context) (Result, error) {
 	for _, p := range paths {
 		g.Members = append(g.Members, p...)
 	}
-	return Result{Groups: []spof.Group{g}}, nil
+	return agent.Result{Groups: []spof.Group{g}}, nil
 }
 
 func sameMembers(a, b []spof.Member) bool {

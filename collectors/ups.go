@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spofwatch/spofwatch/agent"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/spofwatch/spofwatch/spof"
@@ -48,7 +50,7 @@ type UPSConfig struct {
 // UPSOptions configure the ups collector.
 type UPSOptions struct {
 	// UPS lists the configured UPSes. Empty means: probe ProbeAddress and
-	// monitor every UPS it lists; nothing answering is ErrNoData.
+	// monitor every UPS it lists; nothing answering is agent.ErrNoData.
 	UPS          []UPSConfig
 	ProbeAddress string
 	// Timeout bounds one upsd server's poll, dial to LOGOUT (default 5 s).
@@ -171,13 +173,13 @@ type upsRead struct {
 // and returns one group per UPS. A UPS whose driver is gone or stale is an
 // unknown group with the reason; when no server can be reached at all,
 // Collect returns an error (collector_unavailable).
-func (c *UPSCollector) Collect(ctx context.Context) (Result, error) {
+func (c *UPSCollector) Collect(ctx context.Context) (agent.Result, error) {
 	targets := c.targets
 	if len(targets) == 0 {
 		var err error
 		targets, err = c.probe(ctx)
 		if err != nil {
-			return Result{}, err
+			return agent.Result{}, err
 		}
 	}
 	reads, failed, sessions := c.pollAll(ctx, targets)
@@ -187,10 +189,10 @@ func (c *UPSCollector) Collect(ctx context.Context) (Result, error) {
 		for _, r := range reads {
 			errs = append(errs, r.err)
 		}
-		return Result{}, fmt.Errorf("no upsd reachable: %w", errors.Join(upsDedupErrs(errs)...))
+		return agent.Result{}, fmt.Errorf("no upsd reachable: %w", errors.Join(upsDedupErrs(errs)...))
 	}
 	now := c.opts.Now()
-	var res Result
+	var res agent.Result
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, r := range reads {
@@ -221,7 +223,7 @@ func upsDedupErrs(errs []error) []error {
 }
 
 // probe asks the probe address which UPSes it serves. Nothing answering
-// before anything ever answered is ErrNoData: no NUT on this host.
+// before anything ever answered is agent.ErrNoData: no NUT on this host.
 func (c *UPSCollector) probe(ctx context.Context) ([]upsTarget, error) {
 	c.mu.Lock()
 	probed := c.probed
@@ -235,7 +237,7 @@ func (c *UPSCollector) probe(ctx context.Context) ([]upsTarget, error) {
 		if probed {
 			return nil, err
 		}
-		return nil, fmt.Errorf("%w: no upsd answers on %s (%v)", ErrNoData, c.opts.ProbeAddress, err)
+		return nil, fmt.Errorf("%w: no upsd answers on %s (%v)", agent.ErrNoData, c.opts.ProbeAddress, err)
 	}
 	defer cl.Close()
 	devs, err := cl.ListUPS(ctx)
@@ -246,7 +248,7 @@ func (c *UPSCollector) probe(ctx context.Context) ([]upsTarget, error) {
 		if probed {
 			return nil, fmt.Errorf("upsd on %s lists no UPS any more", c.opts.ProbeAddress)
 		}
-		return nil, fmt.Errorf("%w: upsd on %s lists no UPS", ErrNoData, c.opts.ProbeAddress)
+		return nil, fmt.Errorf("%w: upsd on %s lists no UPS", agent.ErrNoData, c.opts.ProbeAddress)
 	}
 	c.mu.Lock()
 	c.probed = true
@@ -526,7 +528,7 @@ func (c *UPSCollector) metrics(r upsRead, g spof.Group) []prometheus.Metric {
 		ms = append(ms, prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...))
 	}
 	ok := r.err == nil && g.UnknownReason == ""
-	gauge(c.descUp, b2f(ok), name)
+	gauge(c.descUp, agent.GaugeBool(ok), name)
 	if t, seen := c.lastGood[name]; seen {
 		gauge(c.descLastGood, float64(t.UnixNano())/1e9, name)
 	}
@@ -535,7 +537,7 @@ func (c *UPSCollector) metrics(r upsRead, g spof.Group) []prometheus.Metric {
 	}
 	st := r.state
 	for _, f := range ups.Flags {
-		gauge(c.descStatus, b2f(st.Has(f)), name, string(f))
+		gauge(c.descStatus, agent.GaugeBool(st.Has(f)), name, string(f))
 	}
 	if st.BatteryCharge.Valid {
 		gauge(c.descCharge, st.BatteryCharge.Value/100, name)

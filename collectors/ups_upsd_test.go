@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spofwatch/spofwatch/agent"
+
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/spofwatch/spofwatch/spof"
@@ -20,7 +22,7 @@ const upsFixtures = "../ups/testdata/nut"
 
 // evaluateUPS runs one collection and evaluates it the way the scheduler
 // does: a failed collection becomes a collector status that is not OK.
-func evaluateUPS(ctx context.Context, c *UPSCollector) (spof.Result, Result, error) {
+func evaluateUPS(ctx context.Context, c *UPSCollector) (spof.Result, agent.Result, error) {
 	res, err := c.Collect(ctx)
 	st := spof.CollectorStatus{Name: c.Name(), OK: err == nil}
 	if err != nil {
@@ -179,7 +181,7 @@ func TestUPSCollectorAcceptance(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, _, err = evaluateUPS(ctx, col)
-	if err == nil || errors.Is(err, ErrNoData) || !upsHasCode(r, spof.CollectorGroupID("ups"), spof.CodeCollectorUnavailable) {
+	if err == nil || errors.Is(err, agent.ErrNoData) || !upsHasCode(r, spof.CollectorGroupID("ups"), spof.CodeCollectorUnavailable) {
 		t.Fatalf("upsd stopped: err %v, %s", err, upsDescribe(r))
 	}
 	t.Logf("upsd stopped -> %v", err)
@@ -202,7 +204,7 @@ func upsStats(ds []time.Duration) string {
 	return fmt.Sprintf("n=%d min %v median %v max %v", len(s), s[0].Round(time.Millisecond), s[len(s)/2].Round(time.Millisecond), s[len(s)-1].Round(time.Millisecond))
 }
 
-func upsCheckMetrics(t *testing.T, res Result) {
+func upsCheckMetrics(t *testing.T, res agent.Result) {
 	t.Helper()
 	got := map[string]float64{}
 	for _, m := range res.Metrics {
@@ -240,13 +242,13 @@ func upsCheckMetrics(t *testing.T, res Result) {
 
 func TestUPSCollectorProbe(t *testing.T) {
 	ctx := context.Background()
-	// Nothing listening: quiet ErrNoData.
+	// Nothing listening: quiet agent.ErrNoData.
 	closed, err := NewUPS(UPSOptions{ProbeAddress: "127.0.0.1:1", Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := closed.Collect(ctx); !errors.Is(err, ErrNoData) {
-		t.Fatalf("probe of a closed port: %v, want ErrNoData", err)
+	if _, err := closed.Collect(ctx); !errors.Is(err, agent.ErrNoData) {
+		t.Fatalf("probe of a closed port: %v, want agent.ErrNoData", err)
 	}
 
 	srv := nuttest.StartT(t, nuttest.Config{FixtureDir: upsFixtures, UPS: []string{"ups-a", "ups-b"}})
@@ -262,7 +264,7 @@ func TestUPSCollectorProbe(t *testing.T) {
 	if err := srv.StopUpsd(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := col.Collect(ctx); err == nil || errors.Is(err, ErrNoData) {
+	if _, err := col.Collect(ctx); err == nil || errors.Is(err, agent.ErrNoData) {
 		t.Fatalf("upsd gone after probing: %v, want a real error", err)
 	}
 }

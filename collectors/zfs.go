@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spofwatch/spofwatch/agent"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/spofwatch/spofwatch/raid"
@@ -43,7 +45,7 @@ type ZFSCollector struct {
 	vdevErrors *prometheus.Desc
 
 	mu         sync.Mutex
-	last       *Result
+	last       *agent.Result
 	lastStates map[string]string
 	lastFull   time.Time
 	noZpool    sync.Once
@@ -75,7 +77,7 @@ func (c *ZFSCollector) Name() string { return "zfs" }
 // Collect implements Collector. Between full runs it only compares the
 // kernel's pool states (/proc/spl/kstat/zfs/<pool>/state) with the last
 // full run; any change runs zpool at once.
-func (c *ZFSCollector) Collect(ctx context.Context) (Result, error) {
+func (c *ZFSCollector) Collect(ctx context.Context) (agent.Result, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	states, kerr := raid.ReadKstatStates(c.opts.ProcPath)
@@ -88,15 +90,15 @@ func (c *ZFSCollector) Collect(ctx context.Context) (Result, error) {
 		c.noZpool.Do(func() {
 			c.logger.Info("zpool command not found; ZFS collector disabled", "path", orWord(c.opts.ZpoolPath, "zpool"))
 		})
-		return Result{}, ErrNoData
+		return agent.Result{}, agent.ErrNoData
 	case errors.Is(err, raid.ErrNoPools):
 		c.last = nil
-		return Result{}, ErrNoData
+		return agent.Result{}, agent.ErrNoData
 	case err != nil:
 		c.last = nil
-		return Result{}, err
+		return agent.Result{}, err
 	}
-	res := Result{Descs: []*prometheus.Desc{c.scan, c.vdevErrors}}
+	res := agent.Result{Descs: []*prometheus.Desc{c.scan, c.vdevErrors}}
 	for _, p := range pools {
 		res.Groups = append(res.Groups, ZpoolGroups(p)...)
 		res.Metrics = append(res.Metrics, c.metrics(p)...)

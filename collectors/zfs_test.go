@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spofwatch/spofwatch/agent"
+
 	"github.com/spofwatch/spofwatch/raid"
 	"github.com/spofwatch/spofwatch/spof"
 )
@@ -184,14 +186,14 @@ func TestZFSCollectorJSON(t *testing.T) {
 
 func TestZFSCollectorNoZpool(t *testing.T) {
 	c := NewZFSCollector(ZFSOptions{ZpoolPath: filepath.Join(t.TempDir(), "zpool"), ProcPath: t.TempDir()})
-	if _, err := c.Collect(context.Background()); !errors.Is(err, ErrNoData) {
-		t.Fatalf("err = %v, want ErrNoData", err)
+	if _, err := c.Collect(context.Background()); !errors.Is(err, agent.ErrNoData) {
+		t.Fatalf("err = %v, want agent.ErrNoData", err)
 	}
 	dir := t.TempDir()
 	zpool := writeStub(t, dir, "no pools available\n", "", filepath.Join(dir, "calls"))
 	c = NewZFSCollector(ZFSOptions{ZpoolPath: zpool, ProcPath: t.TempDir()})
-	if _, err := c.Collect(context.Background()); !errors.Is(err, ErrNoData) {
-		t.Fatalf("no pools: err = %v, want ErrNoData", err)
+	if _, err := c.Collect(context.Background()); !errors.Is(err, agent.ErrNoData) {
+		t.Fatalf("no pools: err = %v, want agent.ErrNoData", err)
 	}
 }
 

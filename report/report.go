@@ -12,7 +12,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/spofwatch/spofwatch/collectors"
+	"github.com/spofwatch/spofwatch/agent"
+
 	"github.com/spofwatch/spofwatch/spof"
 )
 
@@ -63,7 +64,7 @@ type Collector struct {
 }
 
 // Build turns a snapshot into the report.
-func Build(host string, snap *collectors.Snapshot) Report {
+func Build(host string, snap *agent.Snapshot) Report {
 	r := Report{Host: host, Groups: []Group{}, Findings: []Finding{}, Collectors: []Collector{}}
 	for _, gr := range snap.Evaluation.Groups {
 		g := Group{
@@ -168,7 +169,7 @@ func WriteNagios(w io.Writer, res spof.Result) error {
 
 // WriteText writes the table a person acts on: each group with its state,
 // working/required, what failed and what is left; then the findings.
-func WriteText(w io.Writer, host string, snap *collectors.Snapshot) error {
+func WriteText(w io.Writer, host string, snap *agent.Snapshot) error {
 	res := snap.Evaluation
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "host %s: %s\n\n", host, statusWord[ExitCode(res)])

@@ -6,7 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spofwatch/spofwatch/collectors"
+	"github.com/spofwatch/spofwatch/agent"
+
 	"github.com/spofwatch/spofwatch/spof"
 )
 
@@ -38,8 +39,8 @@ func TestNagiosAndText(t *testing.T) {
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	groups := []spof.Group{{ID: "power/ipmi/psu", Kind: spof.KindPower, Function: "power supplies", Required: 1,
 		Members: []spof.Member{{Name: "PSU1", State: spof.MemberOK}, {Name: "PSU2", State: spof.MemberFailed}}}}
-	snap := &collectors.Snapshot{Taken: now, Evaluation: spof.Evaluate(spof.Input{Groups: groups, Now: now}),
-		Outcomes: []collectors.Outcome{{Name: "ups", Error: "connection refused"}}}
+	snap := &agent.Snapshot{Taken: now, Evaluation: spof.Evaluate(spof.Input{Groups: groups, Now: now}),
+		Outcomes: []agent.Outcome{{Name: "ups", Error: "connection refused"}}}
 	var b bytes.Buffer
 	if err := WriteNagios(&b, snap.Evaluation); err != nil {
 		t.Fatal(err)

@@ -13,10 +13,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spofwatch/spofwatch/agent"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/spofwatch/spofwatch/collectors"
 	"github.com/spofwatch/spofwatch/report"
 	"github.com/spofwatch/spofwatch/spof"
 )
@@ -24,7 +25,7 @@ import (
 // Options configures the handler.
 type Options struct {
 	Host     string
-	Source   collectors.SnapshotSource
+	Source   agent.SnapshotSource
 	Gatherer prometheus.Gatherer
 	Logger   *slog.Logger
 	Version  string
@@ -119,7 +120,7 @@ type pageData struct {
 	Taken      time.Time
 	Groups     []pageGroup
 	Findings   []spof.Finding
-	Collectors []collectors.Outcome
+	Collectors []agent.Outcome
 	Panels     []pagePanel
 }
 

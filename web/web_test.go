@@ -13,17 +13,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spofwatch/spofwatch/agent"
+
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/spofwatch/spofwatch/collectors"
 	"github.com/spofwatch/spofwatch/spof"
 )
 
-type staticSource struct{ snap *collectors.Snapshot }
+type staticSource struct{ snap *agent.Snapshot }
 
-func (s staticSource) Snapshot() *collectors.Snapshot { return s.snap }
+func (s staticSource) Snapshot() *agent.Snapshot { return s.snap }
 
-func testSnapshot() *collectors.Snapshot {
+func testSnapshot() *agent.Snapshot {
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	groups := []spof.Group{
 		{ID: "power/ipmi/psu", Kind: spof.KindPower, Function: "power supplies", Required: 1, Members: []spof.Member{
@@ -31,9 +32,9 @@ func testSnapshot() *collectors.Snapshot {
 		{ID: "storage/mount/root", Kind: spof.KindStorage, Function: "root filesystem /", Required: 1, Members: []spof.Member{
 			{Name: "sda1", State: spof.MemberOK, Domains: map[string]string{"disk": "sda"}}, {Name: "sda2", State: spof.MemberOK, Domains: map[string]string{"disk": "sda"}}}},
 	}
-	return &collectors.Snapshot{
+	return &agent.Snapshot{
 		Taken:      now,
-		Outcomes:   []collectors.Outcome{{Name: "ipmi", OK: true, LastSuccess: now}, {Name: "ups", OK: false, Error: "dial tcp 127.0.0.1:3493: connection refused"}},
+		Outcomes:   []agent.Outcome{{Name: "ipmi", OK: true, LastSuccess: now}, {Name: "ups", OK: false, Error: "dial tcp 127.0.0.1:3493: connection refused"}},
 		Evaluation: spof.Evaluate(spof.Input{Groups: groups, Now: now, Collectors: []spof.CollectorStatus{{Name: "ups", Error: "dial tcp 127.0.0.1:3493: connection refused"}}}),
 	}
 }

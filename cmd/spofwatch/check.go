@@ -6,7 +6,8 @@ import (
 	"io"
 	"log/slog"
 
-	"github.com/spofwatch/spofwatch/collectors"
+	"github.com/spofwatch/spofwatch/agent"
+
 	"github.com/spofwatch/spofwatch/report"
 )
 
@@ -27,7 +28,7 @@ func runCheck(o options, stdout, stderr io.Writer, logger *slog.Logger) int {
 		return report.ExitUnknown
 	}
 	defer closeCollectors(entries, logger)
-	sched := collectors.NewScheduler(collectors.SchedulerOptions{Entries: entries, Logger: logger, Compose: composeFor(cfg)})
+	sched := agent.NewScheduler(agent.SchedulerOptions{Entries: entries, Logger: logger, Compose: composeFor(cfg)})
 	ctx, cancel := context.WithTimeout(context.Background(), o.checkTimeout)
 	defer cancel()
 	snap := sched.CollectOnce(ctx)

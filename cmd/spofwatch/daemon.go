@@ -21,8 +21,8 @@ import (
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 
+	"github.com/spofwatch/spofwatch/agent"
 	"github.com/spofwatch/spofwatch/alerting"
-	"github.com/spofwatch/spofwatch/collectors"
 	"github.com/spofwatch/spofwatch/config"
 	spofweb "github.com/spofwatch/spofwatch/web"
 )
@@ -32,41 +32,41 @@ type generation struct {
 	cfg *config.Config
 	// eng is nil when no receiver is configured; its methods accept that.
 	eng      *alerting.Engine
-	sched    *collectors.Scheduler
-	exporter *collectors.Exporter
+	sched    *agent.Scheduler
+	exporter *agent.Exporter
 	cancel   context.CancelFunc
 	done     chan struct{}
 }
 
-// agent holds the generation in force; a SIGHUP swaps it atomically, so
+// runner holds the generation in force; a SIGHUP swaps it atomically, so
 // HTTP handlers never see a half-applied configuration.
-type agent struct {
+type runner struct {
 	cur    atomic.Pointer[generation]
 	logger *slog.Logger
 	opts   options
 	// snapshots receives every snapshot of every generation, in order.
-	snapshots chan *collectors.Snapshot
+	snapshots chan *agent.Snapshot
 }
 
-func (a *agent) Snapshot() *collectors.Snapshot { return a.cur.Load().sched.Snapshot() }
-func (a *agent) Ready() bool                    { return a.cur.Load().sched.Ready() }
+func (a *runner) Snapshot() *agent.Snapshot { return a.cur.Load().sched.Snapshot() }
+func (a *runner) Ready() bool               { return a.cur.Load().sched.Ready() }
 
 // Gather delegates to the exporter in force (host labels may change on
 // reload); it gathers each snapshot once.
-func (a *agent) Gather() ([]*dto.MetricFamily, error) { return a.cur.Load().exporter.Gather() }
+func (a *runner) Gather() ([]*dto.MetricFamily, error) { return a.cur.Load().exporter.Gather() }
 
 // start builds and runs a generation for cfg, seeding finding ages from the
 // previous generation so "since" survives a reload.
-func (a *agent) start(ctx context.Context, cfg *config.Config, entries []collectors.Entry, watchers []watcher, eng *alerting.Engine, prev *generation) *generation {
-	opts := collectors.SchedulerOptions{Entries: entries, Logger: a.logger, Compose: composeFor(cfg)}
+func (a *runner) start(ctx context.Context, cfg *config.Config, entries []agent.Entry, watchers []watcher, eng *alerting.Engine, prev *generation) *generation {
+	opts := agent.SchedulerOptions{Entries: entries, Logger: a.logger, Compose: composeFor(cfg)}
 	if prev != nil {
 		last := prev.sched.Snapshot()
 		opts.Seed = last.Evaluation.Findings
 		opts.SeedOutcomes = last.Outcomes
 	}
-	sched := collectors.NewScheduler(opts)
+	sched := agent.NewScheduler(opts)
 	gctx, cancel := context.WithCancel(ctx)
-	g := &generation{cfg: cfg, eng: eng, sched: sched, exporter: collectors.NewExporter(sched, cfg.HostLabels), cancel: cancel, done: make(chan struct{})}
+	g := &generation{cfg: cfg, eng: eng, sched: sched, exporter: agent.NewExporter(sched, cfg.HostLabels), cancel: cancel, done: make(chan struct{})}
 	sub := sched.Subscribe()
 	var wg sync.WaitGroup
 	wg.Add(3 + len(watchers))
@@ -115,7 +115,7 @@ func runDaemon(cfg *config.Config, o options, logger *slog.Logger) error {
 	if err != nil {
 		return configError{err}
 	}
-	a := &agent{logger: logger, opts: o, snapshots: make(chan *collectors.Snapshot, 1)}
+	a := &runner{logger: logger, opts: o, snapshots: make(chan *agent.Snapshot, 1)}
 	a.cur.Store(a.start(ctx, cfg, entries, watchers, eng, nil))
 
 	// Three sources: the snapshot (gathered once per snapshot), live
@@ -125,10 +125,10 @@ func runDaemon(cfg *config.Config, o options, logger *slog.Logger) error {
 	liveRegistry.MustRegister(versioncollector.NewCollector("spofwatch"), alertingMetrics{a})
 	runtimeRegistry := prometheus.NewRegistry()
 	runtimeRegistry.MustRegister(promcollectors.NewGoCollector(), promcollectors.NewProcessCollector(promcollectors.ProcessCollectorOpts{}))
-	spofGatherer := collectors.MergeGatherers(a, liveRegistry)
+	spofGatherer := agent.MergeGatherers(a, liveRegistry)
 
 	handler := spofweb.Handler(spofweb.Options{
-		Host: hostname(), Source: a, Gatherer: collectors.MergeGatherers(a, liveRegistry, runtimeRegistry),
+		Host: hostname(), Source: a, Gatherer: agent.MergeGatherers(a, liveRegistry, runtimeRegistry),
 		Logger: logger, Version: version.Version, Ready: a.Ready,
 		Extra:  map[string]http.Handler{"GET /api/v1/alerts": http.HandlerFunc(a.serveAlerts)},
 		Panels: []spofweb.Panel{notificationsPanel{a}},
@@ -167,9 +167,9 @@ func runDaemon(cfg *config.Config, o options, logger *slog.Logger) error {
 
 // reload applies a new config; an invalid one is rejected and the old one
 // stays in force.
-func (a *agent) reload(ctx context.Context) {
+func (a *runner) reload(ctx context.Context) {
 	cfg, err := loadConfig(a.opts, a.logger)
-	var entries []collectors.Entry
+	var entries []agent.Entry
 	var watchers []watcher
 	if err == nil {
 		entries, watchers, err = buildEntries(cfg, a.opts, a.logger)
@@ -223,7 +223,7 @@ func newEngine(cfg *config.Config, logger *slog.Logger) (*alerting.Engine, error
 	return eng, nil
 }
 
-func (a *agent) serveAlerts(w http.ResponseWriter, r *http.Request) {
+func (a *runner) serveAlerts(w http.ResponseWriter, r *http.Request) {
 	eng := a.cur.Load().eng
 	if eng == nil {
 		http.Error(w, "alerting is not configured (no alerting.receivers)", http.StatusNotFound)
@@ -233,7 +233,7 @@ func (a *agent) serveAlerts(w http.ResponseWriter, r *http.Request) {
 }
 
 // alertingMetrics exports the metrics of the engine in force.
-type alertingMetrics struct{ a *agent }
+type alertingMetrics struct{ a *runner }
 
 func (m alertingMetrics) Describe(chan<- *prometheus.Desc) {}
 func (m alertingMetrics) Collect(ch chan<- prometheus.Metric) {
@@ -244,7 +244,7 @@ func (m alertingMetrics) Collect(ch chan<- prometheus.Metric) {
 
 // notificationsPanel shows recent notifications on the status page, so an
 // operator can see that the webhook went out.
-type notificationsPanel struct{ a *agent }
+type notificationsPanel struct{ a *runner }
 
 func (p notificationsPanel) Title() string { return "Recent notifications" }
 func (p notificationsPanel) Rows() ([]string, [][]string) {
@@ -264,7 +264,7 @@ func (p notificationsPanel) Rows() ([]string, [][]string) {
 }
 
 // consume hands every snapshot to the outputs that push: the textfile.
-func (a *agent) consume(ctx context.Context, g prometheus.Gatherer) {
+func (a *runner) consume(ctx context.Context, g prometheus.Gatherer) {
 	announced := false
 	for {
 		select {
@@ -281,7 +281,7 @@ func (a *agent) consume(ctx context.Context, g prometheus.Gatherer) {
 				a.cur.Load().eng.Observe(snap.Evaluation, snap.Taken)
 			}
 			if a.opts.textfile != "" {
-				if err := collectors.WriteTextfile(a.opts.textfile, g); err != nil {
+				if err := agent.WriteTextfile(a.opts.textfile, g); err != nil {
 					a.logger.Error("write textfile output", "path", a.opts.textfile, "err", err)
 				}
 			}
@@ -291,7 +291,7 @@ func (a *agent) consume(ctx context.Context, g prometheus.Gatherer) {
 
 // logCollectors says once which collectors found their source and which are
 // idle because the source is absent on this host.
-func (a *agent) logCollectors(snap *collectors.Snapshot) {
+func (a *runner) logCollectors(snap *agent.Snapshot) {
 	var active, idle, failing []string
 	for _, o := range snap.Outcomes {
 		switch {

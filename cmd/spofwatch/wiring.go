@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/spofwatch/spofwatch/agent"
+
 	"github.com/spofwatch/spofwatch/bonding"
 	"github.com/spofwatch/spofwatch/collectors"
 	"github.com/spofwatch/spofwatch/config"
@@ -28,7 +30,7 @@ type collectorSpec struct {
 	name     string
 	interval time.Duration
 	timeout  time.Duration
-	build    func(cfg *config.Config, p paths, log *slog.Logger) (collectors.Collector, error)
+	build    func(cfg *config.Config, p paths, log *slog.Logger) (agent.Collector, error)
 	// watch, when set, blocks until ctx ends and calls notify on every
 	// source event (md events, netlink link changes) for an immediate
 	// collection.
@@ -44,30 +46,30 @@ type watcher struct {
 // collectorTable is every collector spofwatch has, in one visible place.
 // Nothing registers itself from an init function.
 var collectorTable = []collectorSpec{
-	{name: "mounts", interval: 30 * time.Second, timeout: 5 * time.Second, build: func(cfg *config.Config, p paths, log *slog.Logger) (collectors.Collector, error) {
+	{name: "mounts", interval: 30 * time.Second, timeout: 5 * time.Second, build: func(cfg *config.Config, p paths, log *slog.Logger) (agent.Collector, error) {
 		return collectors.NewMounts(collectors.MountsOptions{ProcPath: p.proc, SysPath: p.sys, Extra: cfg.Mounts.Extra, Logger: log}), nil
 	}},
-	{name: "uplink", interval: 30 * time.Second, timeout: 5 * time.Second, build: func(cfg *config.Config, p paths, log *slog.Logger) (collectors.Collector, error) {
+	{name: "uplink", interval: 30 * time.Second, timeout: 5 * time.Second, build: func(cfg *config.Config, p paths, log *slog.Logger) (agent.Collector, error) {
 		return collectors.NewUplink(collectors.UplinkOptions{ProcPath: p.proc, SysPath: p.sys, Logger: log}), nil
 	}, watch: watchLinks},
 	{name: "md", interval: 30 * time.Second, timeout: 5 * time.Second,
-		build: func(cfg *config.Config, p paths, log *slog.Logger) (collectors.Collector, error) {
+		build: func(cfg *config.Config, p paths, log *slog.Logger) (agent.Collector, error) {
 			return collectors.NewMdCollector(collectors.MdOptions{ProcPath: p.proc, SysPath: p.sys, Logger: log}), nil
 		},
 		watch: watchMdstat},
-	{name: "zfs", interval: 30 * time.Second, timeout: 20 * time.Second, build: func(cfg *config.Config, p paths, log *slog.Logger) (collectors.Collector, error) {
+	{name: "zfs", interval: 30 * time.Second, timeout: 20 * time.Second, build: func(cfg *config.Config, p paths, log *slog.Logger) (agent.Collector, error) {
 		return collectors.NewZFSCollector(collectors.ZFSOptions{ZpoolPath: cfg.RAID.ZpoolPath, ProcPath: p.proc, Logger: log}), nil
 	}},
-	{name: "megaraid", interval: time.Minute, timeout: 30 * time.Second, build: func(cfg *config.Config, p paths, log *slog.Logger) (collectors.Collector, error) {
+	{name: "megaraid", interval: time.Minute, timeout: 30 * time.Second, build: func(cfg *config.Config, p paths, log *slog.Logger) (agent.Collector, error) {
 		return collectors.NewMegaRAIDCollector(collectors.MegaRAIDOptions{StorcliPath: cfg.RAID.StorcliPath, Logger: log}), nil
 	}},
 	{name: "bonding", interval: 30 * time.Second, timeout: 5 * time.Second,
-		build: func(cfg *config.Config, p paths, log *slog.Logger) (collectors.Collector, error) {
+		build: func(cfg *config.Config, p paths, log *slog.Logger) (agent.Collector, error) {
 			return collectors.NewBonding(collectors.BondingOptions{SysPath: p.sys, ProcPath: p.proc, Logger: log}), nil
 		},
 		watch: watchLinks},
 	// One reused BMC session; no trigger (the BMC has no push we can rely on).
-	{name: "ipmi", interval: 30 * time.Second, timeout: 10 * time.Second, build: func(cfg *config.Config, p paths, log *slog.Logger) (collectors.Collector, error) {
+	{name: "ipmi", interval: 30 * time.Second, timeout: 10 * time.Second, build: func(cfg *config.Config, p paths, log *slog.Logger) (agent.Collector, error) {
 		opts := collectors.IPMIOptions{Logger: log}
 		if ic := cfg.IPMI; ic != nil {
 			opts.Interface, opts.Host, opts.Port = ic.Interface, ic.Host, ic.Port
@@ -77,7 +79,7 @@ var collectorTable = []collectorSpec{
 		return collectors.NewIPMI(opts)
 	}},
 	// NUT has no push for read-only clients: poll often, it costs < 1 ms.
-	{name: "ups", interval: 5 * time.Second, timeout: 10 * time.Second, build: func(cfg *config.Config, p paths, log *slog.Logger) (collectors.Collector, error) {
+	{name: "ups", interval: 5 * time.Second, timeout: 10 * time.Second, build: func(cfg *config.Config, p paths, log *slog.Logger) (agent.Collector, error) {
 		opts := collectors.UPSOptions{Logger: log}
 		for _, u := range cfg.UPS {
 			opts.UPS = append(opts.UPS, collectors.UPSConfig{
@@ -95,7 +97,7 @@ var collectorTable = []collectorSpec{
 func watchMdstat(ctx context.Context, p paths, log *slog.Logger, notify func()) error {
 	// A new array's last md event can come while it is still inactive
 	// (bitmap arrays), and none follows when it starts: look again shortly.
-	event, stop := collectors.FollowUp(notify, 500*time.Millisecond, 2*time.Second)
+	event, stop := agent.FollowUp(notify, 500*time.Millisecond, 2*time.Second)
 	defer stop()
 	err := raid.WatchMdstat(ctx, filepath.Join(p.proc, "mdstat"), event)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -112,14 +114,14 @@ func watchLinks(ctx context.Context, p paths, log *slog.Logger, notify func()) e
 }
 
 // hostSpec is the host facts collector: always on, not a user choice.
-var hostSpec = collectorSpec{name: "host", interval: 10 * time.Minute, timeout: 5 * time.Second, build: func(cfg *config.Config, p paths, log *slog.Logger) (collectors.Collector, error) {
+var hostSpec = collectorSpec{name: "host", interval: 10 * time.Minute, timeout: 5 * time.Second, build: func(cfg *config.Config, p paths, log *slog.Logger) (agent.Collector, error) {
 	return collectors.NewHost(collectors.HostOptions{ProcPath: p.proc, SysPath: p.sys, RootPath: p.root, Logger: log}), nil
 }}
 
 // buildEntries builds the enabled collectors with their schedules, and the
 // event watchers that trigger them.
-func buildEntries(cfg *config.Config, o options, logger *slog.Logger) ([]collectors.Entry, []watcher, error) {
-	var entries []collectors.Entry
+func buildEntries(cfg *config.Config, o options, logger *slog.Logger) ([]agent.Entry, []watcher, error) {
+	var entries []agent.Entry
 	var watchers []watcher
 	for _, spec := range append([]collectorSpec{hostSpec}, collectorTable...) {
 		if on, ok := o.enabled[spec.name]; ok && !*on {
@@ -127,27 +129,27 @@ func buildEntries(cfg *config.Config, o options, logger *slog.Logger) ([]collect
 		}
 		log := logger.With("collector", spec.name)
 		iv, to := cfg.Schedule(spec.name, spec.interval, spec.timeout)
-		sched := collectors.Schedule{Interval: iv, Timeout: to}
+		sched := agent.Schedule{Interval: iv, Timeout: to}
 		if spec.watch != nil {
 			trigger := make(chan struct{}, 1)
 			sched.Trigger = trigger
 			watch, p := spec.watch, o.paths
 			watchers = append(watchers, watcher{name: spec.name, run: func(ctx context.Context) error {
-				return watch(ctx, p, log, func() { collectors.Notify(trigger) })
+				return watch(ctx, p, log, func() { agent.Notify(trigger) })
 			}})
 		}
 		c, err := spec.build(cfg, o.paths, log)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: collector %s: %w", cfg.File, spec.name, err)
 		}
-		entries = append(entries, collectors.Entry{Collector: c, Schedule: sched})
+		entries = append(entries, agent.Entry{Collector: c, Schedule: sched})
 	}
 	return entries, watchers, nil
 }
 
 // composeFor returns the step that joins groups of several collectors
 // before evaluation: power feeds put PSUs in the failure domain of their UPS.
-func composeFor(cfg *config.Config) collectors.Compose {
+func composeFor(cfg *config.Config) agent.Compose {
 	if len(cfg.PowerFeeds) == 0 {
 		return nil
 	}
@@ -164,7 +166,7 @@ func hostname() string {
 
 // closeCollectors releases what collectors hold (the BMC session) when a
 // generation ends.
-func closeCollectors(entries []collectors.Entry, log *slog.Logger) {
+func closeCollectors(entries []agent.Entry, log *slog.Logger) {
 	for _, e := range entries {
 		if c, ok := e.Collector.(io.Closer); ok {
 			if err := c.Close(); err != nil {

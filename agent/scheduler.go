@@ -1,4 +1,4 @@
-package collectors
+package agent
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -78,7 +77,7 @@ type Scheduler struct {
 	current *Snapshot
 	results map[string]*Outcome
 	subs    []chan *Snapshot
-	inits   map[string]bool
+	inFlight   map[string]bool
 	seed    []spof.Finding
 	// seedOutcomes stand in for collectors that have not run yet.
 	seedOutcomes map[string]Outcome
@@ -95,7 +94,7 @@ func NewScheduler(opts SchedulerOptions) *Scheduler {
 	if opts.StaleAfter <= 0 {
 		opts.StaleAfter = 3
 	}
-	s := &Scheduler{opts: opts, log: opts.Logger, results: map[string]*Outcome{}, inits: map[string]bool{}, seed: opts.Seed}
+	s := &Scheduler{opts: opts, log: opts.Logger, results: map[string]*Outcome{}, inFlight: map[string]bool{}, seed: opts.Seed}
 	s.seedOutcomes = map[string]Outcome{}
 	for _, o := range opts.SeedOutcomes {
 		s.seedOutcomes[o.Name] = o
@@ -203,12 +202,12 @@ type collectReply struct {
 func (s *Scheduler) runOne(ctx context.Context, e Entry) {
 	name := e.Collector.Name()
 	s.mu.Lock()
-	if s.inits[name] {
+	if s.inFlight[name] {
 		s.mu.Unlock()
 		s.record(name, s.opts.Now(), 0, Result{}, errors.New("previous collection is still running past its timeout"))
 		return
 	}
-	s.inits[name] = true
+	s.inFlight[name] = true
 	s.mu.Unlock()
 
 	timeout := e.Schedule.timeout()
@@ -225,7 +224,7 @@ func (s *Scheduler) runOne(ctx context.Context, e Entry) {
 				r = collectReply{err: fmt.Errorf("collector panicked: %v", p)}
 			}
 			s.mu.Lock()
-			delete(s.inits, name)
+			delete(s.inFlight, name)
 			s.mu.Unlock()
 			reply <- r
 		}()
@@ -266,7 +265,7 @@ func (s *Scheduler) record(name string, started time.Time, took time.Duration, r
 	if errors.Is(err, ErrNoData) && len(o.Groups) > 0 && !o.NoData {
 		// The source was there and is gone (the last pool vanished, a
 		// controller lost its config): that is not "nothing here".
-		err = fmt.Errorf("source disappeared: %w", err)
+		err = fmt.Errorf("%w: %w", ErrSourceDisappeared, err)
 	}
 	switch {
 	case err == nil:
@@ -274,7 +273,7 @@ func (s *Scheduler) record(name string, started time.Time, took time.Duration, r
 		o.Groups = append(res.Groups, vanished(o.Groups, res.Groups, name)...)
 		o.Metrics, o.HostConditions = res.Metrics, res.HostConditions
 		o.LastSuccess = started.Add(took)
-	case errors.Is(err, ErrNoData) && !strings.HasPrefix(err.Error(), "source disappeared"):
+	case errors.Is(err, ErrNoData) && !errors.Is(err, ErrSourceDisappeared):
 		if !o.NoData {
 			s.log.Debug("source absent on this host; collector idle", "collector", name, "reason", err.Error())
 		}

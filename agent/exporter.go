@@ -1,4 +1,4 @@
-package collectors
+package agent
 
 import (
 	"errors"
@@ -154,7 +154,7 @@ func (e *Exporter) build(snap *Snapshot) []prometheus.Metric {
 		seenGroup[g.ID] = true
 		kind := string(g.Kind)
 		for _, st := range spof.GroupStates {
-			gauge(e.groupState, b2f(gr.State == st), g.ID, kind, string(st))
+			gauge(e.groupState, GaugeBool(gr.State == st), g.ID, kind, string(st))
 		}
 		gauge(e.groupMembers, float64(gr.Total), g.ID, kind)
 		gauge(e.groupWorking, float64(gr.Working), g.ID, kind)
@@ -166,14 +166,14 @@ func (e *Exporter) build(snap *Snapshot) []prometheus.Metric {
 			}
 			seen[m.Name] = true
 			up := m.State.Working() && g.UnknownReason == ""
-			gauge(e.memberUp, b2f(up), g.ID, m.Name)
+			gauge(e.memberUp, GaugeBool(up), g.ID, m.Name)
 		}
 	}
 	for _, f := range snap.Evaluation.Findings {
 		gauge(e.finding, 1, string(f.Code), f.Severity.String(), f.Group, f.Member)
 	}
 	for _, o := range snap.Outcomes {
-		gauge(e.collectorUp, b2f(o.OK), o.Name)
+		gauge(e.collectorUp, GaugeBool(o.OK), o.Name)
 		gauge(e.collectorDuration, o.Duration.Seconds(), o.Name)
 		if !o.LastSuccess.IsZero() {
 			gauge(e.collectorLastSuccess, float64(o.LastSuccess.UnixNano())/1e9, o.Name)
@@ -189,7 +189,8 @@ func (e *Exporter) build(snap *Snapshot) []prometheus.Metric {
 	return out
 }
 
-func b2f(b bool) float64 {
+// GaugeBool is 1 for true, 0 for false: the value of a state-set or up gauge.
+func GaugeBool(b bool) float64 {
 	if b {
 		return 1
 	}

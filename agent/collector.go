@@ -1,7 +1,7 @@
-// Package collectors adapts source state (raid, ipmi, ups, sysfs) into
-// redundancy groups, runs every collector on its own schedule in the
-// background, keeps the latest Snapshot and exports it to Prometheus.
-package collectors
+// Package agent is the core of the spofwatch agent: the Collector interface,
+// the Scheduler that runs every collector on its own schedule in the
+// background, the immutable Snapshot, and its Prometheus and textfile exporters.
+package agent
 
 import (
 	"context"
@@ -20,6 +20,11 @@ import (
 // collector_unavailable. A configured source that fails must return a real
 // error instead.
 var ErrNoData = errors.New("no data of this kind on this host")
+
+// ErrSourceDisappeared wraps ErrNoData when a source that reported groups
+// reports nothing any more (the last pool vanished, a controller lost its
+// config): that is a failure, not "nothing here".
+var ErrSourceDisappeared = errors.New("source disappeared")
 
 // Collector reads one source and adapts it into groups.
 type Collector interface {
