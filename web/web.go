@@ -9,7 +9,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -126,7 +126,7 @@ type pageData struct {
 
 func statusData(opts Options) pageData {
 	snap := opts.Source.Snapshot()
-	d := pageData{Host: opts.Host, Version: opts.Version, Now: time.Now(), Taken: snap.Taken, Collectors: snap.Outcomes}
+	d := pageData{Host: opts.Host, Version: opts.Version, Now: time.Now(), Taken: snap.Taken}
 	switch report.ExitCode(snap.Evaluation) {
 	case report.ExitOK:
 		d.Status = "OK"
@@ -139,7 +139,8 @@ func statusData(opts Options) pageData {
 		d.Groups = append(d.Groups, pageGroup{GroupResult: g, Unknown: g.Group.UnknownReason})
 	}
 	d.Findings = snap.Evaluation.Findings
-	sort.SliceStable(d.Collectors, func(i, j int) bool { return d.Collectors[i].Name < d.Collectors[j].Name })
+	// The snapshot is shared and immutable: sort a copy, never its slice.
+	d.Collectors = slices.SortedStableFunc(slices.Values(snap.Outcomes), func(a, b agent.Outcome) int { return strings.Compare(a.Name, b.Name) })
 	for _, p := range opts.Panels {
 		h, rows := p.Rows()
 		d.Panels = append(d.Panels, pagePanel{Title: p.Title(), Header: h, Rows: rows})

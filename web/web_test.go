@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -146,4 +147,29 @@ func TestStatusPageInChromium(t *testing.T) {
 		t.Error("the status page must not need JavaScript")
 	}
 	fmt.Fprintln(io.Discard, text)
+}
+
+// The snapshot is shared by every output: rendering the page must not
+// reorder (or otherwise touch) its outcomes.
+func TestStatusPageLeavesSnapshotUntouched(t *testing.T) {
+	snap := testSnapshot()
+	snap.Outcomes = []agent.Outcome{{Name: "ups"}, {Name: "ipmi"}, {Name: "bonding"}}
+	h := Handler(Options{Host: "h", Source: staticSource{snap}, Gatherer: prometheus.NewRegistry(), Ready: func() bool { return true }})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	code, body := get(t, srv.URL+"/")
+	if code != http.StatusOK {
+		t.Fatalf("status %d", code)
+	}
+	table := body[strings.Index(body, `<table id="collectors">`):]
+	if i, j := strings.Index(table, "<td>bonding"), strings.Index(table, "<td>ups"); i < 0 || j < 0 || i > j {
+		t.Errorf("page does not list collectors sorted (bonding at %d, ups at %d)", i, j)
+	}
+	var got []string
+	for _, o := range snap.Outcomes {
+		got = append(got, o.Name)
+	}
+	if want := []string{"ups", "ipmi", "bonding"}; !slices.Equal(got, want) {
+		t.Errorf("snapshot outcomes reordered to %v, want %v", got, want)
+	}
 }
