@@ -305,63 +305,20 @@ func fanMember(name string, s ipmi.SensorState) spof.Member {
 	return m
 }
 
-// verdictRank orders group verdicts from best to worst.
-func verdictRank(s spof.GroupState) int {
-	switch s {
-	case spof.StateRedundant:
-		return 0
-	case spof.StateNoRedundancy:
-		return 1
-	case spof.StateDegraded:
-		return 2
-	case spof.StateRedundancyLost:
-		return 3
-	case spof.StateDown:
-		return 4
-	}
-	return -1
-}
-
-// sensorVerdict is what a BMC redundancy state means for the group.
-func sensorVerdict(r ipmi.Redundancy) (spof.GroupState, spof.Code) {
+// sensorVerdict is what a BMC redundancy state says about the group, in the
+// model's states. Ranking it against the member count is Evaluate's job.
+func sensorVerdict(r ipmi.Redundancy) spof.GroupState {
 	switch r {
 	case ipmi.FullyRedundant:
-		return spof.StateRedundant, ""
+		return spof.StateRedundant
 	case ipmi.RedundancyDegraded, ipmi.RedundancyDegradedFromFull, ipmi.RedundancyDegradedFromNonRedundant:
-		return spof.StateDegraded, spof.CodeRedundancyDegraded
+		return spof.StateDegraded
 	case ipmi.RedundancyLost, ipmi.NonRedundantSufficientFromRedundant, ipmi.NonRedundantSufficientFromInsufficient:
-		return spof.StateRedundancyLost, spof.CodeRedundancyLost
+		return spof.StateRedundancyLost
 	case ipmi.NonRedundantInsufficient:
-		return spof.StateDown, spof.CodeGroupDown
+		return spof.StateDown
 	}
-	return spof.StateUnknown, ""
-}
-
-// countVerdict applies the model's margin rules to the members, counting
-// unknown members as not working (the pessimistic view). Degraded members
-// work, as in spof.Evaluate.
-func countVerdict(members []spof.Member, required int) (spof.GroupState, int) {
-	working, failures := 0, false
-	for _, m := range members {
-		if m.State.Working() {
-			working++
-		}
-		if !m.State.Working() {
-			failures = true
-		}
-	}
-	margin := working - max(required, 1)
-	switch {
-	case margin < 0:
-		return spof.StateDown, working
-	case margin == 0 && failures:
-		return spof.StateRedundancyLost, working
-	case margin == 0:
-		return spof.StateNoRedundancy, working
-	case failures:
-		return spof.StateDegraded, working
-	}
-	return spof.StateRedundant, working
+	return spof.StateUnknown
 }
 
 // redundancySource is one BMC redundancy sensor with its state.
@@ -373,11 +330,19 @@ type redundancySource struct {
 	event string // the sensor's latest SEL event, for alert descriptions
 }
 
-// crossCheck compares the BMC's redundancy sensors with the member count.
-// When a sensor says worse, its verdict wins as a condition naming the
-// sensor; when the count says worse, a notice says the BMC missed it.
-func crossCheck(g *spof.Group, srcs []redundancySource) {
-	count, working := countVerdict(g.Members, g.Required)
+// addSensorVerdicts hands each BMC redundancy sensor's verdict to Evaluate
+// as a group-level condition. Evaluate weighs it against the member count:
+// the worse verdict wins, and an outvoted sensor becomes a notice. The
+// summary says what both sides say, whichever wins. It returns how many
+// sensors could be read.
+func addSensorVerdicts(g *spof.Group, srcs []redundancySource) int {
+	countSays := "; the BMC has no sensors for the individual members to count"
+	if len(g.Members) > 0 {
+		count, working := spof.CountVerdict(g.Members, g.Required)
+		countSays = fmt.Sprintf(", while the member count says %s (%d of %d working, %d required)",
+			strings.ReplaceAll(string(count), "_", " "), working, len(g.Members), max(g.Required, 1))
+	}
+	known := 0
 	for _, src := range srcs {
 		if !src.known {
 			g.Attributes = append(g.Attributes, spof.Attribute{Key: "bmc_redundancy", Value: src.name + ": unknown (" + src.why + ")"})
@@ -388,26 +353,32 @@ func crossCheck(g *spof.Group, srcs []redundancySource) {
 			})
 			continue
 		}
+		known++
 		g.Attributes = append(g.Attributes, spof.Attribute{Key: "bmc_redundancy", Value: src.name + ": " + src.state.Text()})
-		verdict, code := sensorVerdict(src.state)
-		countSays := fmt.Sprintf("the member count says %s (%d of %d working, %d required)",
-			strings.ReplaceAll(string(count), "_", " "), working, len(g.Members), max(g.Required, 1))
-		switch {
-		case verdictRank(verdict) > verdictRank(count):
-			g.Conditions = append(g.Conditions, spof.Condition{
-				Code:    code,
-				Summary: fmt.Sprintf("%s: BMC sensor %q reports %s, while %s", g.Function, src.name, src.state.Text(), countSays),
-				Details: "The BMC's own redundancy sensor is worse than what the individual sensors show; the worse verdict wins. " +
-					"Check the BMC's event log and the supplies' configuration." + src.event,
-			})
-		case verdictRank(verdict) < verdictRank(count) && verdictRank(count) >= verdictRank(spof.StateDegraded):
-			g.Conditions = append(g.Conditions, spof.Condition{
-				Code:     spof.CodeNotice,
-				Severity: spof.SeverityInfo,
-				Summary:  fmt.Sprintf("%s: BMC sensor %q still reports %s, but %s", g.Function, src.name, src.state.Text(), countSays),
-			})
-		}
+		g.Conditions = append(g.Conditions, spof.Condition{
+			State:   sensorVerdict(src.state),
+			Summary: fmt.Sprintf("%s: BMC sensor %q reports %s%s", g.Function, src.name, src.state.Text(), countSays),
+			Details: "Where the BMC's own redundancy sensor and the individual sensors disagree, the worse verdict wins. " +
+				"Check the BMC's event log and the configuration of the parts." + src.event,
+		})
 	}
+	return known
+}
+
+// sensorOnlyGroup completes a group the BMC describes only by redundancy
+// sensors (no per-PSU or per-fan sensors): it exists, with the sensors'
+// verdict, so its findings name it; with no readable sensor it is unknown.
+func sensorOnlyGroup(g *spof.Group, srcs []redundancySource, parts string) {
+	g.Attributes = append(g.Attributes, spof.Attribute{Key: "members",
+		Value: "none: the BMC has no " + parts + " sensors; the state is its redundancy sensor's"})
+	if addSensorVerdicts(g, srcs) > 0 {
+		return
+	}
+	var why []string
+	for _, src := range srcs {
+		why = append(why, fmt.Sprintf("BMC redundancy sensor %q unreadable: %s", src.name, src.why))
+	}
+	g.UnknownReason = strings.Join(why, "; ")
 }
 
 // IPMIGroups adapts one poll into the power and cooling groups and host-wide
@@ -469,11 +440,9 @@ func IPMIGroups(st *ipmi.State, psuRequired int) ([]spof.Group, []spof.Condition
 			power.Required = 1
 			power.Attributes = append(power.Attributes, spof.Attribute{Key: "required", Value: "1 (default; set psu_required)"})
 		}
-		crossCheck(&power, powerRed)
-	} else {
-		for _, src := range powerRed {
-			host = append(host, orphanRedundancy(src)...)
-		}
+		addSensorVerdicts(&power, powerRed)
+	} else if len(powerRed) > 0 {
+		sensorOnlyGroup(&power, powerRed, "power supply")
 	}
 
 	if len(cooling.Members) > 0 {
@@ -488,11 +457,9 @@ func IPMIGroups(st *ipmi.State, psuRequired int) ([]spof.Group, []spof.Condition
 		if len(notMonitored) > 0 {
 			cooling.Attributes = append(cooling.Attributes, spof.Attribute{Key: "not_monitored", Value: strings.Join(notMonitored, ", ")})
 		}
-		crossCheck(&cooling, fanRed)
-	} else {
-		for _, src := range fanRed {
-			host = append(host, orphanRedundancy(src)...)
-		}
+		addSensorVerdicts(&cooling, fanRed)
+	} else if len(fanRed) > 0 {
+		sensorOnlyGroup(&cooling, fanRed, "fan")
 	}
 
 	if ch := st.Chassis; ch != nil {
@@ -536,13 +503,16 @@ func IPMIGroups(st *ipmi.State, psuRequired int) ([]spof.Group, []spof.Condition
 		}
 	}
 
+	// A group exists when the BMC has a sensor for it, member or redundancy.
+	// Chassis facts about a function the BMC has no sensor for stay
+	// host-wide.
 	var groups []spof.Group
-	if len(power.Members) > 0 {
+	if len(power.Members) > 0 || len(powerRed) > 0 {
 		groups = append(groups, power)
 	} else {
 		host = append(host, power.Conditions...)
 	}
-	if len(cooling.Members) > 0 {
+	if len(cooling.Members) > 0 || len(fanRed) > 0 {
 		groups = append(groups, cooling)
 	} else {
 		host = append(host, cooling.Conditions...)
@@ -567,20 +537,19 @@ func orName(name string, number uint8) string {
 	return fmt.Sprintf("sensor %#02x", number)
 }
 
-// orphanRedundancy reports a redundancy sensor with no members to count
-// against (a memory or network redundancy sensor, or a fan redundancy sensor
-// without fan sensors) as a host-wide fact when it is not fully redundant.
+// orphanRedundancy reports a redundancy sensor of a type with no group here
+// (memory, processor, network) as a host-wide fact when it is not fully
+// redundant.
 func orphanRedundancy(src redundancySource) []spof.Condition {
 	if !src.known {
 		return []spof.Condition{{Code: spof.CodeCollectorUnavailable, Member: src.name,
 			Summary: fmt.Sprintf("BMC redundancy sensor %q unreadable: %s", src.name, src.why)}}
 	}
-	_, code := sensorVerdict(src.state)
-	if code == "" {
-		return nil
+	if st := sensorVerdict(src.state); st != spof.StateRedundant {
+		return []spof.Condition{{State: st, Member: src.name,
+			Summary: fmt.Sprintf("BMC sensor %q reports %s", src.name, src.state.Text())}}
 	}
-	return []spof.Condition{{Code: code, Member: src.name,
-		Summary: fmt.Sprintf("BMC sensor %q reports %s", src.name, src.state.Text())}}
+	return nil
 }
 
 // powerUnitConditions turns a power-unit sensor with sensor-specific

@@ -143,12 +143,46 @@ func TestIPMIGroups(t *testing.T) {
 			power:    spof.StateRedundant,
 			findings: []string{"redundancy_lost Mem Redundancy"},
 		},
+		// A redundancy sensor without unit sensors still makes its group,
+		// with the sensor's verdict, so the finding names the group.
 		{
 			name: "fan redundancy sensor without fan sensors",
 			st: ipmi.State{Chassis: policyOn, Sensors: []ipmi.SensorState{psuSensor("PSU1 Status", 0x10, 1), psuSensor("PSU2 Status", 0x11, 1),
 				redundancySensor("Fan Redundancy", 0x13, ipmi.SensorTypeFan, 1<<2)}},
-			power:    spof.StateRedundant,
-			findings: []string{"redundancy_degraded Fan Redundancy"},
+			power: spof.StateRedundant, cooling: spof.StateDegraded,
+			findings: []string{"redundancy_degraded "},
+		},
+		{
+			name: "power redundancy sensor without PSU sensors",
+			st: ipmi.State{Chassis: policyOn, Sensors: []ipmi.SensorState{fanSensor("FAN1", 0x20, 0), fanSensor("FAN2", 0x21, 0),
+				redundancySensor("PS Redundancy", 0x12, ipmi.SensorTypePowerUnit, 1<<1)}},
+			power: spof.StateRedundancyLost, cooling: spof.StateRedundant,
+			findings: []string{"redundancy_lost "},
+		},
+		{
+			name: "fully redundant fan sensor without fan sensors",
+			st: ipmi.State{Chassis: policyOn, Sensors: []ipmi.SensorState{psuSensor("PSU1 Status", 0x10, 1), psuSensor("PSU2 Status", 0x11, 1),
+				redundancySensor("Fan Redundancy", 0x13, ipmi.SensorTypeFan, 1)}},
+			power: spof.StateRedundant, cooling: spof.StateRedundant,
+		},
+		{
+			name: "unreadable fan redundancy sensor without fan sensors is unknown",
+			st: ipmi.State{Chassis: policyOn, Sensors: []ipmi.SensorState{psuSensor("PSU1 Status", 0x10, 1), psuSensor("PSU2 Status", 0x11, 1),
+				redundancySensor("Fan Redundancy", 0x13, ipmi.SensorTypeFan, 0)}},
+			power: spof.StateRedundant, cooling: spof.StateUnknown,
+			findings: []string{"collector_unavailable "},
+		},
+		// With every PSU required, a BMC that says degraded is outvoted by
+		// the count's no redundancy: the state's finding is no_redundancy,
+		// the sensor an info notice, never a redundancy_degraded beside a
+		// no_redundancy state.
+		{
+			name: "psu_required equal to the PSU count against a degraded BMC sensor",
+			st: ipmi.State{Chassis: policyOn, Sensors: []ipmi.SensorState{psuSensor("PSU1 Status", 0x10, 1), psuSensor("PSU2 Status", 0x11, 1),
+				redundancySensor("PS Redundancy", 0x12, ipmi.SensorTypePowerUnit, 1<<2)}},
+			psuRequired: 2,
+			power:       spof.StateNoRedundancy,
+			findings:    []string{"no_redundancy "},
 		},
 		{
 			name: "BMC redundancy sensor with nothing asserted is unknown, never fine",
@@ -185,6 +219,14 @@ func TestIPMIGroups(t *testing.T) {
 			}
 			if strings.Join(slices.Sorted(slices.Values(got)), ",") != strings.Join(slices.Sorted(slices.Values(tc.findings)), ",") {
 				t.Errorf("findings %q, want %q\n%s", got, tc.findings, dump(r))
+			}
+			// Every finding about hardware names its group; only the
+			// memory redundancy sensor, of a kind with no group, is a
+			// host-wide fact.
+			for _, f := range r.Findings {
+				if f.Group == "" && !spof.HostWide(f.Code) && f.Member != "Mem Redundancy" {
+					t.Errorf("finding about hardware without a group: %+v", f)
+				}
 			}
 			if tc.check != nil {
 				tc.check(t, groups)

@@ -427,3 +427,43 @@ func TestIPMIToolCrossCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestIPMIRedundancySensorsWithoutUnitSensors: a BMC whose SDR has the
+// power-unit and fan redundancy sensors but no per-PSU or per-fan sensor
+// still gets both groups, in the sensors' state, and every finding about
+// them names its group.
+func TestIPMIRedundancySensorsWithoutUnitSensors(t *testing.T) {
+	sim := ipmisim.StartWith(t, ipmisim.ConfigRedundancyOnly)
+	c := newSimCollector(t, sim, 0)
+	_, r := collect(t, c)
+	for _, id := range []string{collectors.IPMIPowerGroup, collectors.IPMICoolingGroup} {
+		if g := groupResult(t, r, id); g.State != spof.StateRedundant || g.Total != 0 {
+			t.Errorf("%s = %s with %d members, want redundant from its sensor alone\n%s", id, g.State, g.Total, dump(r))
+		}
+	}
+	sim.Inject("fan-red-degr")
+	sim.Inject("ps-red-lost")
+	_, r = collect(t, c)
+	t.Log("\n" + dump(r))
+	for _, tc := range []struct {
+		group  string
+		state  spof.GroupState
+		code   spof.Code
+		sensor string
+	}{
+		{collectors.IPMICoolingGroup, spof.StateDegraded, spof.CodeRedundancyDegraded, `"Fan Redundancy" reports Redundancy Degraded`},
+		{collectors.IPMIPowerGroup, spof.StateRedundancyLost, spof.CodeRedundancyLost, `"PS Redundancy" reports Redundancy Lost`},
+	} {
+		if g := groupResult(t, r, tc.group); g.State != tc.state {
+			t.Errorf("%s = %s, want %s", tc.group, g.State, tc.state)
+		}
+		if fs := findings(r, tc.group, tc.code); len(fs) != 1 || !strings.Contains(fs[0].Summary, tc.sensor) {
+			t.Errorf("%s: %s findings %+v, want one naming %s", tc.group, tc.code, fs, tc.sensor)
+		}
+	}
+	for _, f := range r.Findings {
+		if f.Group == "" && !spof.HostWide(f.Code) {
+			t.Errorf("finding about hardware without a group: %+v", f)
+		}
+	}
+}

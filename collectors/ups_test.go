@@ -66,8 +66,12 @@ func TestUPSGroupMapping(t *testing.T) {
 		{"BYPASS", map[string]string{"ups.status": "OL BYPASS"}, nil, spof.StateRedundant, []string{"ups_bypass"}, spof.SeverityWarning},
 		{"OVER", map[string]string{"ups.status": "OL OVER"}, nil, spof.StateRedundant, []string{"ups_overload"}, spof.SeverityWarning},
 		{"load above max", map[string]string{"ups.load": "95"}, nil, spof.StateRedundant, []string{"ups_overload"}, spof.SeverityWarning},
-		{"FSD", map[string]string{"ups.status": "OB LB FSD"}, nil, spof.StateDown, []string{"group_down", "redundancy_lost", "ups_low_battery", "ups_on_battery"}, spof.SeverityCritical},
-		{"OFF", map[string]string{"ups.status": "OFF"}, nil, spof.StateUnknown, []string{"collector_unavailable/mains", "group_down"}, spof.SeverityCritical},
+		// The UPS's own down verdict decides the state, and the state has
+		// one verdict finding: group_down, not also the count's
+		// redundancy_lost.
+		{"FSD", map[string]string{"ups.status": "OB LB FSD"}, nil, spof.StateDown, []string{"group_down", "ups_low_battery", "ups_on_battery"}, spof.SeverityCritical},
+		// Output off is down whatever the unreadable mains is.
+		{"OFF", map[string]string{"ups.status": "OFF"}, nil, spof.StateDown, []string{"collector_unavailable/mains", "group_down"}, spof.SeverityCritical},
 		{"WAIT", map[string]string{"ups.status": "WAIT"}, nil, spof.StateUnknown, []string{"collector_unavailable"}, spof.SeverityWarning},
 		{"no status", map[string]string{"ups.status": ""}, nil, spof.StateUnknown, []string{"collector_unavailable"}, spof.SeverityWarning},
 		{"driver gone", nil, fmt.Errorf("LIST VAR: %w", ups.ErrDriverNotConnected), spof.StateUnknown, []string{"collector_unavailable"}, spof.SeverityWarning},

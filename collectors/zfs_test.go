@@ -50,9 +50,10 @@ func TestZpoolGroupsFixtures(t *testing.T) {
 		// slot works, the resilver is reported with its progress.
 		{file: "9p-replacing.txt", states: map[string]spof.GroupState{"storage/zfs/test/mirror": spof.StateRedundant},
 			codes: []spof.Code{spof.CodeRebuildInProgress}, in: "resilver 0.14% done, 0h0m to go"},
-		// The FAULTED pool's group_down condition makes every vdev group down.
+		// The FAULTED pool's group_down condition makes every vdev group
+		// down, with group_down as each group's one verdict finding.
 		{file: "k4-log-faulted.txt", states: map[string]spof.GroupState{"storage/zfs/test/c3t2d0": spof.StateDown, "storage/zfs/test/c5t3d0": spof.StateDown},
-			codes: []spof.Code{spof.CodeGroupDown, spof.CodeGroupDown, spof.CodeNoRedundancy}, in: "pool test is FAULTED: bad intent log"},
+			codes: []spof.Code{spof.CodeGroupDown, spof.CodeGroupDown}, in: "pool test is FAULTED: bad intent log"},
 		{file: "k4-log-online.txt", states: map[string]spof.GroupState{"storage/zfs/test/c3t2d0": spof.StateNoRedundancy, "storage/zfs/test/c5t3d0": spof.StateNoRedundancy},
 			codes: []spof.Code{spof.CodeNoRedundancy, spof.CodeNoRedundancy}, in: "intent log"},
 		{file: "k4-log-unavail.txt", states: map[string]spof.GroupState{"storage/zfs/test/c3t2d0": spof.StateNoRedundancy, "storage/zfs/test/c5t3d0": spof.StateDown},

@@ -97,7 +97,19 @@ func evaluateGroup(g Group) (GroupResult, []Finding) {
 		fn = g.ID
 	}
 
-	if g.UnknownReason != "" || (len(g.Members) == 0 && g.Required <= 0) {
+	// A source's own verdicts on the whole group are kept apart from the
+	// other conditions: they decide the state together with the count.
+	var verdicts []sourceVerdict
+	var conditions []Condition
+	for _, c := range g.Conditions {
+		if st, ok := conditionVerdict(c); ok {
+			verdicts = append(verdicts, sourceVerdict{st, c})
+		} else {
+			conditions = append(conditions, c)
+		}
+	}
+
+	if g.UnknownReason != "" || (len(g.Members) == 0 && g.Required <= 0 && len(verdicts) == 0) {
 		reason := g.UnknownReason
 		if reason == "" {
 			reason = "no members reported"
@@ -115,7 +127,23 @@ func evaluateGroup(g Group) (GroupResult, []Finding) {
 			}
 		}
 		add(CodeGroupDown, "", fmt.Sprintf("%s is down: %s", fn, g.DownReason), "The function this group provides is out.")
-		for _, c := range g.Conditions {
+		fs = append(fs, outvoted(g.ID, verdicts, StateDown, -1)...)
+		for _, c := range conditions {
+			fs = append(fs, conditionFinding(g.ID, c))
+		}
+		return gr, fs
+	}
+
+	// A group without members (a BMC fan redundancy sensor without fan
+	// sensors) has only its sources' verdicts: the worst one is the state.
+	if len(g.Members) == 0 && g.Required <= 0 {
+		w := worstVerdict(verdicts)
+		gr.State = verdicts[w].state
+		if stateCode(gr.State) != "" {
+			fs = append(fs, verdictFinding(g.ID, verdicts[w]))
+		}
+		fs = append(fs, outvoted(g.ID, verdicts, gr.State, w)...)
+		for _, c := range conditions {
 			fs = append(fs, conditionFinding(g.ID, c))
 		}
 		return gr, fs
@@ -144,17 +172,43 @@ func evaluateGroup(g Group) (GroupResult, []Finding) {
 	gr.Working = len(working)
 
 	// Unknown members count as failed for the pessimistic verdict and as
-	// working for the optimistic one; when the two disagree the group's
-	// state depends on what we could not read, so it is unknown.
-	pessimistic := verdict(len(working), required, len(failed)+len(unknown) > 0)
-	optimistic := verdict(len(working)+len(unknown), required, len(failed) > 0)
-	gr.State = pessimistic
-	if pessimistic != optimistic {
+	// working for the optimistic one. A source's verdict worse than the
+	// count wins, and a better one never hides a worse count: Worse, the one
+	// order of states. When the two combined verdicts disagree, the group's
+	// state depends on what we could not read, so it is unknown; the
+	// optimistic one is then a proven lower bound, reported with what is
+	// known to have failed.
+	pessimistic, optimistic, _ := countVerdicts(g.Members, required)
+	count, bound, src := pessimistic, pessimistic, -1
+	if len(verdicts) > 0 {
+		src = worstVerdict(verdicts)
+	}
+	combine := func(count GroupState) GroupState {
+		if src < 0 {
+			return count
+		}
+		return Worse(count, verdicts[src].state)
+	}
+	gr.State = combine(pessimistic)
+	if gr.State != combine(optimistic) {
 		gr.State = StateUnknown
-		// Even counting every unreadable member as working, the group is
-		// this bad: a proven lower bound, reported with what is known to
-		// have failed.
-		switch optimistic {
+		count, bound = optimistic, combine(optimistic)
+	}
+	// The state (or its lower bound) gets exactly one finding: the source's
+	// when the source made it worse than the count, else the count's own.
+	if src >= 0 && StateRank(verdicts[src].state) <= StateRank(count) {
+		src = -1
+	}
+	margin := len(working) - required
+	switch {
+	case src >= 0:
+		// No lower bound of "no redundancy": unknown members would have
+		// to be working for it, so it proves nothing.
+		if gr.State != StateUnknown || bound != StateNoRedundancy {
+			fs = append(fs, verdictFinding(g.ID, verdicts[src]))
+		}
+	case gr.State == StateUnknown:
+		switch bound {
 		case StateDown:
 			add(CodeGroupDown, "", fmt.Sprintf("%s is down even if the unreadable members work: %s", fn, failedList(failed, unknown)), "")
 		case StateRedundancyLost:
@@ -162,69 +216,72 @@ func evaluateGroup(g Group) (GroupResult, []Finding) {
 		case StateDegraded:
 			add(CodeRedundancyDegraded, "", fmt.Sprintf("%s: redundancy degraded even if the unreadable members work: %s", fn, failedList(failed, unknown)), "")
 		}
-	}
-
-	margin := len(working) - required
-	switch gr.State {
-	case StateDown:
+	case gr.State == StateDown:
 		add(CodeGroupDown, "", fmt.Sprintf("%s is down: %d working of %d required%s", fn, len(working), required, failedClause(failed)),
 			"The function this group provides is out. Replace or restore the failed members.")
-	case StateRedundancyLost:
+	case gr.State == StateRedundancyLost:
 		add(CodeRedundancyLost, "", fmt.Sprintf("%s: redundancy lost: %s, %s", fn, failedList(failed, unknown), runsOn(working, required)),
 			"One more failure is an outage. Replace the failed member now.")
-	case StateDegraded:
+	case gr.State == StateDegraded:
 		add(CodeRedundancyDegraded, "", fmt.Sprintf("%s: redundancy degraded: %s; %d of %d working, %d more may fail", fn, failedList(failed, unknown), len(working), len(g.Members), margin),
 			"The group still tolerates a failure. Replace the failed member.")
-	case StateNoRedundancy:
+	case gr.State == StateNoRedundancy:
 		add(CodeNoRedundancy, "", fmt.Sprintf("%s has no redundancy: %s", fn, runsOn(working, required)),
 			"Any failure of a member is an outage of the function. This is by design of the setup, not a fault.")
 	}
+	fs = append(fs, outvoted(g.ID, verdicts, bound, src)...)
 
 	if margin > 0 && gr.State != StateUnknown {
 		fs = append(fs, sharedDomains(g, working, required, fn)...)
 	}
-	// A source's own verdict on the whole group (the BMC's redundancy
-	// sensor) may be worse than the member count: the worse one wins. The
-	// condition itself becomes the finding that says which source said so.
-	if gr.State != StateUnknown {
-		for _, c := range g.Conditions {
-			if st, ok := conditionState[c.Code]; ok && c.Member == "" && stateRank[st] > stateRank[gr.State] {
-				gr.State = st
-			}
-		}
-	}
-	for _, c := range g.Conditions {
+	for _, c := range conditions {
 		fs = append(fs, conditionFinding(g.ID, c))
 	}
 	return gr, fs
 }
 
-// conditionState maps group-level condition codes to the state they imply.
-var conditionState = map[Code]GroupState{
-	CodeGroupDown:          StateDown,
-	CodeRedundancyLost:     StateRedundancyLost,
-	CodeRedundancyDegraded: StateDegraded,
+// sourceVerdict is a group-level condition with the state it stands for.
+type sourceVerdict struct {
+	state GroupState
+	cond  Condition
 }
 
-// stateRank orders known states from best to worst.
-var stateRank = map[GroupState]int{
-	StateRedundant: 0, StateDegraded: 1, StateNoRedundancy: 2, StateRedundancyLost: 3, StateDown: 4,
-}
-
-// verdict applies the margin rules of the model.
-func verdict(working, required int, failures bool) GroupState {
-	margin := working - required
-	switch {
-	case margin < 0:
-		return StateDown
-	case margin == 0 && failures:
-		return StateRedundancyLost
-	case margin == 0:
-		return StateNoRedundancy
-	case failures:
-		return StateDegraded
+// worstVerdict returns the index of the worst of the sources' verdicts, the
+// first of equals. vs must not be empty.
+func worstVerdict(vs []sourceVerdict) int {
+	worst := 0
+	for i, v := range vs {
+		if StateRank(v.state) > StateRank(vs[worst].state) {
+			worst = i
+		}
 	}
-	return StateRedundant
+	return worst
+}
+
+// verdictFinding is the finding of the source's verdict that decided the
+// group's state; its code is the state's.
+func verdictFinding(group string, v sourceVerdict) Finding {
+	c := v.cond
+	c.Code = stateCode(v.state)
+	return conditionFinding(group, c)
+}
+
+// outvoted turns the sources' verdicts that did not decide the state into
+// info notices, so a source that disagrees stays visible without a finding
+// code that contradicts the state. winner is the index of the verdict that
+// decided it, or -1. A verdict equal to the state adds nothing; neither does
+// a source calling redundant a group that has no redundancy by design.
+func outvoted(group string, vs []sourceVerdict, state GroupState, winner int) []Finding {
+	var fs []Finding
+	for i, v := range vs {
+		if i == winner || v.state == state || !hasFailure(v.state) && !hasFailure(state) {
+			continue
+		}
+		c := v.cond
+		c.Code, c.Severity = CodeNotice, SeverityInfo
+		fs = append(fs, conditionFinding(group, c))
+	}
+	return fs
 }
 
 // sharedDomains applies the failure-domain rule: a domain value v is a single
@@ -291,11 +348,15 @@ func domainSeverity(key string) Severity {
 }
 
 func conditionFinding(group string, c Condition) Finding {
+	code := c.Code
+	if code == "" {
+		code = stateCode(c.State)
+	}
 	sev := c.Severity
 	if sev == 0 {
-		sev = DefaultSeverity(c.Code)
+		sev = DefaultSeverity(code)
 	}
-	return Finding{Code: c.Code, Severity: sev, Group: group, Member: c.Member, Summary: c.Summary, Details: c.Details}
+	return Finding{Code: code, Severity: sev, Group: group, Member: c.Member, Summary: c.Summary, Details: c.Details}
 }
 
 func failedList(failed, unknown []Member) string {

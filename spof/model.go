@@ -79,8 +79,18 @@ type Attribute struct {
 // Condition is a source-specific fact that Evaluate turns into a finding,
 // for what member counts cannot express: a bond that cannot detect link loss,
 // a UPS on battery, a rebuild with its ETA.
+//
+// A condition without Member that carries a State, or the code of a group
+// state (group_down, redundancy_lost, redundancy_degraded, no_redundancy), is
+// a source's own verdict on the whole group: a BMC redundancy sensor, a RAID
+// controller's array state. Evaluate weighs it against the member count (see
+// Worse); the adapter never does.
 type Condition struct {
-	Code    Code
+	Code Code
+	// State is a source's verdict on the whole group, for verdicts that have
+	// no finding code of their own (a BMC sensor saying Fully Redundant).
+	// Evaluate sets the finding code from the state.
+	State   GroupState
 	Member  string
 	Summary string
 	Details string
@@ -97,7 +107,10 @@ type Group struct {
 	// Function names what the group provides, for summaries:
 	// "power supplies", "md0 (raid1)", "root filesystem /".
 	Function string
-	Members  []Member
+	// Members may be empty when a source knows the group only as a whole
+	// (a BMC fan redundancy sensor without per-fan sensors): the group's
+	// state is then its sources' verdict, and unknown without one.
+	Members []Member
 	// Required is how many working members the function needs.
 	Required int
 	// UnknownReason, when set, means the group's state could not be read

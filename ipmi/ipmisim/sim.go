@@ -39,8 +39,9 @@ type Sim struct {
 	t           testing.TB
 	Dir         string
 	Host        string
-	Port        int // RMCP/RMCP+ UDP port
-	ConsolePort int // emulator console TCP port
+	Port        int    // RMCP/RMCP+ UDP port
+	ConsolePort int    // emulator console TCP port
+	config      string // command file, one of the Config constants
 	cmd         *exec.Cmd
 	done        chan struct{}
 }
@@ -77,18 +78,37 @@ func configDir() string {
 	return filepath.Join(filepath.Dir(file), "..", "testdata", "sim")
 }
 
-// Start runs ipmi_sim and stops it when the test ends. A missing ipmi_sim
-// fails the test: install Debian's openipmi (scripts/apt-packages.txt).
+// Command files in ipmi/testdata/sim that StartWith accepts.
+const (
+	// ConfigFull is the default BMC: PSU, redundancy and fan sensors.
+	ConfigFull = "spof.emu"
+	// ConfigRedundancyOnly is a BMC with the power-unit and fan redundancy
+	// sensors (same numbers as ConfigFull) and no per-PSU or per-fan sensor.
+	ConfigRedundancyOnly = "redundancy-only.emu"
+)
+
+// Start runs ipmi_sim with ConfigFull and stops it when the test ends. A
+// missing ipmi_sim fails the test: install Debian's openipmi
+// (scripts/apt-packages.txt).
 func Start(t testing.TB) *Sim {
 	t.Helper()
+	return StartWith(t, ConfigFull)
+}
+
+// StartWith runs ipmi_sim with one of the command files above.
+func StartWith(t testing.TB, config string) *Sim {
+	t.Helper()
+	if config != ConfigFull && config != ConfigRedundancyOnly {
+		t.Fatalf("ipmisim: unknown config %q", config)
+	}
 	if _, err := exec.LookPath("ipmi_sim"); err != nil {
 		t.Fatalf("ipmi_sim not found (Debian package openipmi, see scripts/apt-packages.txt): %v", err)
 	}
-	s := &Sim{t: t, Dir: t.TempDir(), Host: "127.0.0.1"}
+	s := &Sim{t: t, Dir: t.TempDir(), Host: "127.0.0.1", config: config}
 	s.Port = freePort(t, "udp")
 	s.ConsolePort = freePort(t, "tcp")
 	src := configDir()
-	for _, f := range []string{"spof.emu", "sdrs.emu", "fans.emu"} {
+	for _, f := range []string{ConfigFull, ConfigRedundancyOnly, "sdrs.emu", "fans.emu"} {
 		b, err := os.ReadFile(filepath.Join(src, f))
 		if err != nil {
 			t.Fatalf("ipmisim: %v", err)
@@ -129,7 +149,7 @@ func (s *Sim) start() {
 	// -n: no stdin console (the TCP console is used); -s: private state dir.
 	// SIGPIPE ignored: a console client that goes away must not kill the
 	// simulator.
-	cmd := exec.Command("sh", "-c", `trap "" PIPE; exec ipmi_sim -c lan.conf -f spof.emu -s "$0" -n`, state)
+	cmd := exec.Command("sh", "-c", `trap "" PIPE; exec ipmi_sim -c lan.conf -f "$1" -s "$0" -n`, state, s.config)
 	cmd.Dir = s.Dir
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
