@@ -1,0 +1,134 @@
+// Package journal keeps the host's redundancy history: a bounded, durable
+// log of group state changes and of findings starting and ending, in the
+// state directory. Diff and Summarize are pure; Store does the file I/O.
+package journal
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spofwatch/spofwatch/spof"
+)
+
+// Kind says what an event records.
+type Kind string
+
+const (
+	// KindGroupState: a group moved from one state to another (From, To).
+	KindGroupState Kind = "group_state"
+	// KindFindingStart: a finding became active.
+	KindFindingStart Kind = "finding_start"
+	// KindFindingEnd: an active finding cleared.
+	KindFindingEnd Kind = "finding_end"
+)
+
+// Event is one line of the journal. The JSON keys are a public interface
+// (GET /api/v1/events): only ever add to them.
+type Event struct {
+	At       time.Time       `json:"at"`
+	Kind     Kind            `json:"kind"`
+	Group    string          `json:"group"`
+	Member   string          `json:"member,omitempty"`
+	From     spof.GroupState `json:"from,omitempty"`
+	To       spof.GroupState `json:"to,omitempty"`
+	Code     spof.Code       `json:"code,omitempty"`
+	Severity string          `json:"severity,omitempty"`
+	Summary  string          `json:"summary,omitempty"`
+}
+
+// GroupSince is a group's current state and when it entered it.
+type GroupSince struct {
+	State spof.GroupState
+	Since time.Time
+}
+
+// Baseline is what the journal knew before an evaluation: each group's
+// state and the active findings by key.
+type Baseline struct {
+	Groups   map[string]GroupSince
+	Findings map[string]spof.Finding
+}
+
+// NewBaseline returns an empty baseline.
+func NewBaseline() Baseline {
+	return Baseline{Groups: map[string]GroupSince{}, Findings: map[string]spof.Finding{}}
+}
+
+// Diff returns the events that lead from the baseline to the evaluation at
+// now, and the new baseline. Groups absent from the evaluation (a collector
+// not run yet after a restart) keep their baseline and raise no event, so a
+// restart neither loses nor invents history. A group seen for the first
+// time is recorded with an empty From.
+func Diff(base Baseline, res spof.Result, now time.Time) ([]Event, Baseline) {
+	next := Baseline{Groups: make(map[string]GroupSince, len(res.Groups)), Findings: make(map[string]spof.Finding, len(res.Findings))}
+	var events []Event
+	seen := map[string]bool{}
+	for _, g := range res.Groups {
+		id := g.Group.ID
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		prev, known := base.Groups[id]
+		if known && prev.State == g.State {
+			next.Groups[id] = prev
+			continue
+		}
+		events = append(events, Event{At: now, Kind: KindGroupState, Group: id, From: prev.State, To: g.State})
+		next.Groups[id] = GroupSince{State: g.State, Since: now}
+	}
+	for id, gs := range base.Groups {
+		if !seen[id] {
+			next.Groups[id] = gs
+		}
+	}
+	active := map[string]bool{}
+	for _, f := range res.Findings {
+		k := f.Key()
+		active[k] = true
+		next.Findings[k] = f
+		if _, was := base.Findings[k]; !was {
+			events = append(events, Event{At: now, Kind: KindFindingStart, Group: f.Group, Member: f.Member, Code: f.Code, Severity: f.Severity.String(), Summary: f.Summary})
+		}
+	}
+	for k, f := range base.Findings {
+		if active[k] {
+			continue
+		}
+		if f.Group != "" && !seen[f.Group] {
+			next.Findings[k] = f // its group was not evaluated: unknown, not ended
+			continue
+		}
+		events = append(events, Event{At: now, Kind: KindFindingEnd, Group: f.Group, Member: f.Member, Code: f.Code, Severity: f.Severity.String(), Summary: f.Summary})
+	}
+	slices.SortStableFunc(events, func(a, b Event) int {
+		if c := strings.Compare(string(a.Kind), string(b.Kind)); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.Group, b.Group); c != 0 {
+			return c
+		}
+		return strings.Compare(string(a.Code)+a.Member, string(b.Code)+b.Member)
+	})
+	return events, next
+}
+
+// Replay rebuilds the baseline from events in time order: the state of the
+// agent's knowledge when the last of them was written.
+func Replay(events []Event) Baseline {
+	b := NewBaseline()
+	for _, e := range events {
+		switch e.Kind {
+		case KindGroupState:
+			b.Groups[e.Group] = GroupSince{State: e.To, Since: e.At}
+		case KindFindingStart:
+			sev, _ := spof.ParseSeverity(e.Severity)
+			f := spof.Finding{Code: e.Code, Severity: sev, Group: e.Group, Member: e.Member, Summary: e.Summary, Since: e.At}
+			b.Findings[f.Key()] = f
+		case KindFindingEnd:
+			delete(b.Findings, spof.Finding{Code: e.Code, Group: e.Group, Member: e.Member}.Key())
+		}
+	}
+	return b
+}
