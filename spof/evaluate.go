@@ -34,6 +34,7 @@ func Evaluate(in Input) Result {
 	}
 
 	findings = dedupe(findings)
+	findings, res.AcceptancesMatched = applyAcceptances(findings, in.Acceptances, in.Now)
 	since := make(map[string]Finding, len(in.Previous))
 	for _, p := range in.Previous {
 		since[p.Key()] = p

@@ -133,6 +133,8 @@ type Finding struct {
 	Summary  string    `json:"summary"`
 	Details  string    `json:"-"`
 	Since    time.Time `json:"since"`
+	// Accepted is set while an operator's acceptance covers the finding.
+	Accepted *Accepted `json:"accepted,omitempty"`
 }
 
 // Key identifies a finding across evaluations; Since is carried over while
@@ -155,7 +157,9 @@ type Input struct {
 	HostConditions []Condition
 	// Previous findings keep their Since while they stay active.
 	Previous []Finding
-	Now      time.Time
+	// Acceptances mark matching findings accepted (config `accept:`).
+	Acceptances []Acceptance
+	Now         time.Time
 }
 
 // GroupResult is the verdict on one group.
@@ -170,6 +174,9 @@ type GroupResult struct {
 type Result struct {
 	Groups   []GroupResult
 	Findings []Finding
+	// AcceptancesMatched are the IDs of acceptances that matched a finding,
+	// for the caller to keep each one's LastMatched.
+	AcceptancesMatched []string
 }
 
 // Worst returns the highest severity among the findings, and false when
@@ -178,8 +185,8 @@ func (r Result) Worst() (Severity, bool) {
 	var worst Severity
 	found := false
 	for _, f := range r.Findings {
-		if !found || f.Severity > worst {
-			worst, found = f.Severity, true
+		if sev := f.EffectiveSeverity(); !found || sev > worst {
+			worst, found = sev, true
 		}
 	}
 	return worst, found
