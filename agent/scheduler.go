@@ -71,14 +71,14 @@ type SchedulerOptions struct {
 // Scheduler runs every collector on its own schedule and keeps the latest
 // Snapshot. Outputs read the snapshot; they never collect.
 type Scheduler struct {
-	opts    SchedulerOptions
-	log     *slog.Logger
-	mu      sync.Mutex
-	current *Snapshot
-	results map[string]*Outcome
-	subs    []chan *Snapshot
-	inFlight   map[string]bool
-	seed    []spof.Finding
+	opts     SchedulerOptions
+	log      *slog.Logger
+	mu       sync.Mutex
+	current  *Snapshot
+	results  map[string]*Outcome
+	subs     []chan *Snapshot
+	inFlight map[string]bool
+	seed     []spof.Finding
 	// seedOutcomes stand in for collectors that have not run yet.
 	seedOutcomes map[string]Outcome
 }
