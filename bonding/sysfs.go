@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/spofwatch/spofwatch/sysdev"
 )
 
 // ErrNoBonding means the host has no bonding driver loaded and no bond.
@@ -20,24 +22,27 @@ var ErrNoBonding = errors.New("no bonding driver and no bonds on this host")
 // FS reads bonds below a sysfs and a procfs root, so every reader runs
 // against a fixture tree as well as against the live kernel.
 type FS struct {
-	sys  string
+	sys  sysdev.Sys
 	proc string
 }
 
 // NewFS returns a reader for the given sysfs and procfs mount points; empty
 // paths mean /sys and /proc.
 func NewFS(sysPath, procPath string) FS {
-	if sysPath == "" {
-		sysPath = "/sys"
-	}
 	if procPath == "" {
 		procPath = "/proc"
 	}
-	return FS{sys: sysPath, proc: procPath}
+	return FS{sys: sysdev.New(sysPath), proc: procPath}
 }
 
+// netDir is the path of /sys/class/net/<parts...>.
 func (f FS) netDir(parts ...string) string {
-	return filepath.Join(append([]string{f.sys, "class", "net"}, parts...)...)
+	return f.sys.Path(netRel(parts...))
+}
+
+// netRel is netDir relative to the sysfs root, for confined reads.
+func netRel(parts ...string) string {
+	return path.Join(append([]string{"class", "net"}, parts...)...)
 }
 
 // BondNames lists the bonds: those in bonding_masters, plus any interface
@@ -48,12 +53,12 @@ func (f FS) BondNames() ([]string, error) {
 	seen := map[string]bool{}
 	var names []string
 	masters := f.netDir("bonding_masters")
-	data, err := os.ReadFile(masters)
+	data, err := f.sys.ReadAttr(netRel("bonding_masters"))
 	mastersMissing := errors.Is(err, fs.ErrNotExist)
 	if err != nil && !mastersMissing {
 		return nil, fmt.Errorf("read %s: %w", masters, err)
 	}
-	for _, n := range strings.Fields(string(data)) {
+	for _, n := range strings.Fields(data) {
 		if n == "++more++" || seen[n] {
 			continue
 		}
@@ -124,7 +129,7 @@ func (f FS) Bond(name string) (Bond, error) {
 	_, statErr := os.Stat(dir)
 	haveSys := statErr == nil
 	if haveSys {
-		f.readBondSysfs(&b, dir)
+		f.readBondSysfs(&b, netRel(name, "bonding"))
 	} else if !errors.Is(statErr, fs.ErrNotExist) {
 		b.Problems = append(b.Problems, fmt.Sprintf("%s: %v", dir, statErr))
 	}
@@ -158,8 +163,12 @@ func (f FS) Bond(name string) (Bond, error) {
 	return b, nil
 }
 
-func (f FS) readBondSysfs(b *Bond, dir string) {
-	r := attrReader{dir: dir, problems: &b.Problems}
+func (f FS) readBondSysfs(b *Bond, rel string) {
+	r, ok := f.attrs(rel, &b.Problems)
+	if !ok {
+		return
+	}
+	defer r.close()
 	if v, ok := r.str("mode"); ok {
 		b.Mode = Mode(firstField(v))
 	}
@@ -251,21 +260,18 @@ func merge(b *Bond, p Bond, haveSys bool) {
 	}
 }
 
-// slaveDir finds the slave's net device directory. Current kernels link it
-// from the bond as lower_<if>; old ones as slave_<if>; /sys/class/net/<if>
-// is the canonical place.
+// slaveDir finds the slave's net device directory, relative to the sysfs
+// root. Current kernels link it from the bond as lower_<if>; old ones as
+// slave_<if>; /sys/class/net/<if> is the canonical place.
 func (f FS) slaveDir(bond, slave string) string {
-	for _, p := range []string{
-		f.netDir(slave),
-		f.netDir(bond, "lower_"+slave),
-		f.netDir(bond, "slave_"+slave),
-	} {
-		if st, err := os.Stat(filepath.Join(p, "bonding_slave")); err == nil && st.IsDir() {
+	candidates := []string{netRel(slave), netRel(bond, "lower_"+slave), netRel(bond, "slave_"+slave)}
+	for _, p := range candidates {
+		if st, err := os.Stat(f.sys.Path(p, "bonding_slave")); err == nil && st.IsDir() {
 			return p
 		}
 	}
-	for _, p := range []string{f.netDir(slave), f.netDir(bond, "lower_"+slave), f.netDir(bond, "slave_"+slave)} {
-		if _, err := os.Stat(p); err == nil {
+	for _, p := range candidates {
+		if _, err := os.Stat(f.sys.Path(p)); err == nil {
 			return p
 		}
 	}
@@ -286,39 +292,47 @@ func (f FS) readSlaveSysfs(bond string, s *Slave) {
 		}
 		return
 	}
-	if st, err := os.Stat(filepath.Join(dir, "bonding_slave")); err == nil && st.IsDir() {
-		r := attrReader{dir: filepath.Join(dir, "bonding_slave"), problems: &s.Problems}
-		if v, ok := r.str("mii_status"); ok && v != "" {
-			s.MIIStatus = v
-		}
-		if v, ok := r.str("state"); ok && v != "" {
-			s.State = v
-		}
-		if v, ok := r.str("perm_hwaddr"); ok && v != "" {
-			s.PermHWAddr = strings.ToLower(v)
-		}
-		if v, ok := r.str("link_failure_count"); ok {
-			if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
-				s.LinkFailureCount = n
-			} else {
-				s.Problems = append(s.Problems, fmt.Sprintf("link_failure_count: not a number: %q", v))
-			}
-		}
-		if v, ok := r.str("ad_aggregator_id"); ok {
-			s.AggregatorID = naInt(v, s.AggregatorID, 0)
-		}
-		if v, ok := r.str("ad_actor_oper_port_state"); ok {
-			s.ActorPortState = naInt(v, s.ActorPortState, Unknown)
-		}
-		if v, ok := r.str("ad_partner_oper_port_state"); ok {
-			s.PartnerPortState = naInt(v, s.PartnerPortState, Unknown)
-		}
+	if st, err := os.Stat(f.sys.Path(dir, "bonding_slave")); err == nil && st.IsDir() {
+		f.readSlaveAttrs(dir+"/bonding_slave", s)
 	}
-	dev, vf, card, err := f.nicCard(dir)
+	nic, err := f.sys.NIC(dir)
 	if err != nil {
 		s.Problems = append(s.Problems, err.Error())
 	}
-	s.Device, s.VirtualFunction, s.Card = dev, vf, card
+	s.Device, s.VirtualFunction, s.Card = nic.Device, nic.VirtualFunction, nic.Card
+}
+
+func (f FS) readSlaveAttrs(rel string, s *Slave) {
+	r, ok := f.attrs(rel, &s.Problems)
+	if !ok {
+		return
+	}
+	defer r.close()
+	if v, ok := r.str("mii_status"); ok && v != "" {
+		s.MIIStatus = v
+	}
+	if v, ok := r.str("state"); ok && v != "" {
+		s.State = v
+	}
+	if v, ok := r.str("perm_hwaddr"); ok && v != "" {
+		s.PermHWAddr = strings.ToLower(v)
+	}
+	if v, ok := r.str("link_failure_count"); ok {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
+			s.LinkFailureCount = n
+		} else {
+			s.Problems = append(s.Problems, fmt.Sprintf("link_failure_count: not a number: %q", v))
+		}
+	}
+	if v, ok := r.str("ad_aggregator_id"); ok {
+		s.AggregatorID = naInt(v, s.AggregatorID, 0)
+	}
+	if v, ok := r.str("ad_actor_oper_port_state"); ok {
+		s.ActorPortState = naInt(v, s.ActorPortState, Unknown)
+	}
+	if v, ok := r.str("ad_partner_oper_port_state"); ok {
+		s.PartnerPortState = naInt(v, s.PartnerPortState, Unknown)
+	}
 }
 
 // naInt parses a sysfs number that reads "N/A" when not applicable.
@@ -333,67 +347,38 @@ func naInt(v string, prev, na int) int {
 	return n
 }
 
-var (
-	pciAddr = regexp.MustCompile(`^([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2})\.[0-7]$`)
-	usbBus  = regexp.MustCompile(`^usb[0-9]+$`)
-)
-
-// nicCard resolves the slave's "device" link to the card it sits on. Ports
-// of one card are functions of one PCI device (same domain:bus:device); a
-// virtual function is charged to its physical function (device/physfn). A
-// net device without a device link (veth, dummy, a nested bond) has none.
-func (f FS) nicCard(netDevDir string) (device string, vf bool, card string, err error) {
-	link := filepath.Join(netDevDir, "device")
-	p, err := filepath.EvalSymlinks(link)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return "", false, "", nil
-		}
-		return "", false, "", fmt.Errorf("resolve %s: %w", link, err)
-	}
-	if pf, err := filepath.EvalSymlinks(filepath.Join(p, "physfn")); err == nil {
-		p, vf = pf, true
-	}
-	root, _ := filepath.EvalSymlinks(f.sys)
-	parts := strings.Split(filepath.ToSlash(p), "/")
-	for i := len(parts) - 1; i >= 0; i-- {
-		dir := strings.Join(parts[:i+1], "/")
-		if root != "" && !strings.HasPrefix(dir+"/", filepath.ToSlash(root)+"/") {
-			break
-		}
-		if usbBus.MatchString(parts[i]) {
-			// A USB NIC: the card is the USB device below the bus (a
-			// dual-port USB adapter), not the host controller.
-			if i+1 < len(parts) {
-				return parts[len(parts)-1], vf, "usb:" + parts[i+1], nil
-			}
-			return parts[len(parts)-1], vf, "", nil
-		}
-		if m := pciAddr.FindStringSubmatch(parts[i]); m != nil {
-			return parts[i], vf, m[1], nil
-		}
-	}
-	return filepath.Base(p), vf, "", nil
-}
-
 // attrReader reads single-value sysfs attributes of one directory and
 // records unreadable ones. A missing attribute (older kernel) is not a
 // problem; callers see ok=false.
 type attrReader struct {
-	dir      string
+	dir      *sysdev.Dir
 	problems *[]string
 }
 
-func (r attrReader) str(name string) (string, bool) {
-	p := filepath.Join(r.dir, name)
-	data, err := os.ReadFile(p)
+// attrs opens an attribute directory below the sysfs root; ok is false
+// when it cannot be opened (recorded unless it does not exist).
+func (f FS) attrs(rel string, problems *[]string) (r attrReader, ok bool) {
+	d, err := f.sys.OpenDir(rel)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
-			*r.problems = append(*r.problems, fmt.Sprintf("read %s: %v", p, err))
+			*problems = append(*problems, fmt.Sprintf("read %s: %v", f.sys.Path(rel), err))
+		}
+		return attrReader{}, false
+	}
+	return attrReader{dir: d, problems: problems}, true
+}
+
+func (r attrReader) close() { r.dir.Close() }
+
+func (r attrReader) str(name string) (string, bool) {
+	v, err := r.dir.Read(name)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			*r.problems = append(*r.problems, fmt.Sprintf("read %s: %v", filepath.Join(r.dir.Path(), name), err))
 		}
 		return "", false
 	}
-	return strings.TrimSpace(string(data)), true
+	return v, true
 }
 
 // int reads a non-negative number; an empty file (hidden or not applicable
@@ -405,7 +390,7 @@ func (r attrReader) int(name string) int {
 	}
 	n, err := strconv.Atoi(firstField(v))
 	if err != nil || n < 0 {
-		*r.problems = append(*r.problems, fmt.Sprintf("%s: not a number: %q", filepath.Join(r.dir, name), v))
+		*r.problems = append(*r.problems, fmt.Sprintf("%s: not a number: %q", filepath.Join(r.dir.Path(), name), v))
 		return Unknown
 	}
 	return n

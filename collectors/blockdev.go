@@ -1,13 +1,10 @@
 package collectors
 
 import (
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/spofwatch/spofwatch/raid"
+	"github.com/spofwatch/spofwatch/sysdev"
 )
 
 // blockDevice is one node of a storage stack resolved through sysfs: a
@@ -32,32 +29,17 @@ type sysBlock struct {
 	sys string
 }
 
-func (s sysBlock) path(parts ...string) string {
-	return filepath.Join(append([]string{s.sys}, parts...)...)
-}
-
 // byDevNumber resolves "major:minor" through /sys/dev/block.
 func (s sysBlock) byDevNumber(devno string) (*blockDevice, error) {
-	link := s.path("dev", "block", devno)
-	target, err := filepath.EvalSymlinks(link)
+	name, err := sysdev.New(s.sys).BlockByDevNumber(devno)
 	if err != nil {
-		return nil, fmt.Errorf("resolve %s: %w", link, err)
+		return nil, err
 	}
-	return s.resolve(filepath.Base(target), 0)
+	return s.resolve(name, 0)
 }
 
 // byName resolves a kernel device name (sda1, dm-0).
 func (s sysBlock) byName(name string) (*blockDevice, error) { return s.resolve(name, 0) }
-
-// deviceDir returns the real sysfs directory of a block device.
-func (s sysBlock) deviceDir(name string) (string, error) {
-	link := s.path("class", "block", name)
-	dir, err := filepath.EvalSymlinks(link)
-	if err != nil {
-		return "", fmt.Errorf("resolve %s: %w", link, err)
-	}
-	return dir, nil
-}
 
 const maxStackDepth = 16
 
@@ -65,15 +47,14 @@ func (s sysBlock) resolve(name string, depth int) (*blockDevice, error) {
 	if depth > maxStackDepth {
 		return nil, fmt.Errorf("block device stack deeper than %d at %s (loop in slaves?)", maxStackDepth, name)
 	}
-	dir, err := s.deviceDir(name)
+	b, err := sysdev.New(s.sys).Block(name)
 	if err != nil {
 		return nil, err
 	}
-	d := &blockDevice{Name: name}
-	if _, err := os.Stat(filepath.Join(dir, "partition")); err == nil {
-		d.Kind = "partition"
-		parent := filepath.Base(filepath.Dir(dir))
-		pd, err := s.resolve(parent, depth+1)
+	d := &blockDevice{Name: name, Kind: string(b.Kind)}
+	switch b.Kind {
+	case sysdev.KindPartition:
+		pd, err := s.resolve(b.Parent, depth+1)
 		if err != nil {
 			return nil, fmt.Errorf("parent of partition %s: %w", name, err)
 		}
@@ -83,45 +64,21 @@ func (s sysBlock) resolve(name string, depth int) (*blockDevice, error) {
 			d.Slaves = []*blockDevice{pd}
 		}
 		return d, nil
-	}
-	isMD := false
-	if _, err := os.Stat(filepath.Join(dir, "md")); err == nil {
-		isMD = true
+	case sysdev.KindDisk:
+		d.Disk, d.Controller = name, b.Controller
+		return d, nil
+	case sysdev.KindMD:
 		arr := raid.ReadMdArray(s.sys, name)
 		d.MD = &arr
 	}
-	slaves, err := os.ReadDir(filepath.Join(dir, "slaves"))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("read %s: %w", filepath.Join(dir, "slaves"), err)
-	}
-	if isMD || len(slaves) > 0 {
-		d.Kind = "dm"
-		if isMD {
-			d.Kind = "md"
+	for _, sl := range b.Slaves {
+		sd, err := s.resolve(sl, depth+1)
+		if err != nil {
+			return nil, fmt.Errorf("slave %s of %s: %w", sl, name, err)
 		}
-		for _, sl := range slaves {
-			sd, err := s.resolve(sl.Name(), depth+1)
-			if err != nil {
-				return nil, fmt.Errorf("slave %s of %s: %w", sl.Name(), name, err)
-			}
-			d.Slaves = append(d.Slaves, sd)
-		}
-		return d, nil
+		d.Slaves = append(d.Slaves, sd)
 	}
-	if strings.Contains(dir, "/devices/virtual/") {
-		d.Kind = "virtual"
-		return d, nil
-	}
-	d.Kind, d.Disk, d.Controller = "disk", name, raid.ControllerOf(dir)
 	return d, nil
-}
-
-func readTrim(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
 }
 
 // plainDisks lists the distinct physical disks of a stack that are not

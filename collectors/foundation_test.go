@@ -162,6 +162,9 @@ func TestUplinkFixtures(t *testing.T) {
 		{"bond", spof.StateRedundant, []string{"eno1", "ens2f0"}, []string{"0000:3b:00", "0000:5e:00"}, nil},
 		{"vlan-on-bond", spof.StateRedundant, []string{"ens1f0", "ens1f1"}, []string{"0000:3b:00", "0000:3b:00"}, []string{"shared_failure_domain"}},
 		{"bridge-single-nic", spof.StateNoRedundancy, []string{"eth0"}, []string{"0000:00:03"}, []string{"no_redundancy"}},
+		// USB NICs are named by their USB device, as the bonding collector
+		// names them (sysdev.NIC), not by the xHCI controller both sit on.
+		{"bridge-two-usb-nics", spof.StateRedundant, []string{"enx00e04c680001", "enx00e04c680002"}, []string{"usb:2-1", "usb:2-2"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {

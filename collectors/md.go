@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/spofwatch/spofwatch/agent"
+	"github.com/spofwatch/spofwatch/sysdev"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -57,7 +58,7 @@ func NewMdCollector(opts MdOptions) *MdCollector {
 	}
 	dev := []string{"device"}
 	return &MdCollector{
-		fs:     raid.MdFS{ProcPath: opts.ProcPath, SysPath: opts.SysPath, Domains: &raid.DomainCache{}},
+		fs:     raid.MdFS{ProcPath: opts.ProcPath, SysPath: opts.SysPath, Domains: &sysdev.DomainCache{}},
 		opts:   opts,
 		logger: logger, // the wiring adds collector=md
 		descs: mdDescs{

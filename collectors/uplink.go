@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -15,8 +16,8 @@ import (
 	"strings"
 
 	"github.com/spofwatch/spofwatch/agent"
+	"github.com/spofwatch/spofwatch/sysdev"
 
-	"github.com/spofwatch/spofwatch/raid"
 	"github.com/spofwatch/spofwatch/spof"
 )
 
@@ -185,6 +186,15 @@ type sysNet struct {
 	proc string // for /proc/net/bonding
 }
 
+// attr reads one attribute of an interface, "" when unreadable.
+func (n sysNet) attr(ifc, name string) string {
+	v, err := sysdev.New(n.sys).ReadAttr(path.Join("class/net", ifc, name))
+	if err != nil {
+		return ""
+	}
+	return v
+}
+
 func (n sysNet) dir(ifc string) string { return filepath.Join(n.sys, "class", "net", ifc) }
 
 // uplinkMembers follows an interface down to what carries its traffic and
@@ -292,39 +302,23 @@ func (n sysNet) bondMembers(bond string) ([]spof.Member, int, error) {
 // nicMember describes one NIC with its card as failure domain.
 func (n sysNet) nicMember(ifc string) spof.Member {
 	m := spof.Member{Name: ifc, State: spof.MemberOK}
-	dir := n.dir(ifc)
-	switch op := readTrim(filepath.Join(dir, "operstate")); op {
+	switch op := n.attr(ifc, "operstate"); op {
 	case "":
 		m.State, m.Detail = spof.MemberUnknown, "operstate unreadable"
 	case "up", "unknown":
 		// "unknown" is what drivers without link state (virtio, tun) report;
 		// carrier decides for them.
-		if readTrim(filepath.Join(dir, "carrier")) == "0" {
+		if n.attr(ifc, "carrier") == "0" {
 			m.State, m.Detail = spof.MemberFailed, "no carrier"
 		}
 	default:
 		m.State, m.Detail = spof.MemberFailed, "operstate "+op
 	}
-	if card := nicCard(dir); card != "" {
-		m.Domains = map[string]string{spof.DomainNICCard: card}
+	// The same resolver as the bonding collector's, so a port named here
+	// and in a bond carries the same nic_card (usb:<device> for USB NICs);
+	// a card that cannot be resolved gives no domain, as before.
+	if nic, err := sysdev.New(n.sys).NIC(path.Join("class/net", ifc)); err == nil && nic.Card != "" {
+		m.Domains = map[string]string{spof.DomainNICCard: nic.Card}
 	}
 	return m
-}
-
-// nicCard names the PCI card of a NIC: domain:bus:device without the
-// function, so two ports of one card share it. A virtual function counts as
-// its physical function's card.
-func nicCard(ifDir string) string {
-	devDir, err := filepath.EvalSymlinks(filepath.Join(ifDir, "device"))
-	if err != nil {
-		return ""
-	}
-	if pf, err := filepath.EvalSymlinks(filepath.Join(devDir, "physfn")); err == nil {
-		devDir = pf
-	}
-	addr := raid.ControllerOf(devDir)
-	if i := strings.LastIndexByte(addr, '.'); i > 0 {
-		return addr[:i]
-	}
-	return addr
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spofwatch/spofwatch/agent"
+	"github.com/spofwatch/spofwatch/sysdev"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -349,5 +350,5 @@ func zfsDisk(name string) string {
 	if i := strings.LastIndex(base, "-part"); i > 0 {
 		return base[:i]
 	}
-	return raid.DiskFromName(base)
+	return sysdev.DiskFromName(base)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/procfs/sysfs"
 
 	"github.com/spofwatch/spofwatch/raid/raidtest"
+	"github.com/spofwatch/spofwatch/sysdev"
 )
 
 // benchTree writes 16 four-disk raid6 arrays with every file both readers
@@ -44,7 +45,7 @@ func benchTree(b *testing.B) string {
 // (cached as in the collector).
 func BenchmarkMdFSArrays16(b *testing.B) {
 	root := benchTree(b)
-	fs := MdFS{ProcPath: filepath.Join(root, "proc"), SysPath: filepath.Join(root, "sys"), Domains: &DomainCache{}}
+	fs := MdFS{ProcPath: filepath.Join(root, "proc"), SysPath: filepath.Join(root, "sys"), Domains: &sysdev.DomainCache{}}
 	for b.Loop() {
 		arrays, err := fs.Arrays()
 		if err != nil || len(arrays) != 16 {

@@ -439,14 +439,3 @@ func TestGeneratedTreeDomainsAndStates(t *testing.T) {
 		t.Errorf("summary %q degraded %v/%v", md2.Summary(), md2.Degraded(), md0.Degraded())
 	}
 }
-
-func TestDiskFromName(t *testing.T) {
-	for in, want := range map[string]string{
-		"sda1": "sda", "sdab12": "sdab", "vdb": "vdb", "nvme0n1p2": "nvme0n1", "nvme0n1": "nvme0n1",
-		"mmcblk0p1": "mmcblk0", "dm-0": "dm-0", "xvdb1": "xvdb", "loop0p1": "loop0",
-	} {
-		if got := DiskFromName(in); got != want {
-			t.Errorf("%s: %s, want %s", in, got, want)
-		}
-	}
-}

@@ -6,15 +6,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/spofwatch/spofwatch/sysdev"
 )
 
 // ErrNoMd is returned (wrapped with fs.ErrNotExist) when the host has no md
@@ -29,66 +27,10 @@ type MdFS struct {
 	// Domains, when set, remembers each component's disk and controller
 	// by its sysfs link, so a collection costs one readlink per device
 	// instead of a walk of the device path.
-	Domains *DomainCache
-}
-
-// DomainCache remembers each component's disk and controller by array and
-// device name, so a collection does not walk the device's sysfs path again.
-// An entry lives while its device stays in the array: a collection that no
-// longer sees the device drops it, so a re-added device (a replaced disk)
-// is resolved afresh. Safe for concurrent use. The zero value is ready.
-type DomainCache struct {
-	mu  sync.Mutex
-	gen uint64
-	m   map[string]domainEntry
-}
-
-type domainEntry struct {
-	disk, controller string
-	gen              uint64
-}
-
-func (c *DomainCache) begin() {
-	c.mu.Lock()
-	c.gen++
-	c.mu.Unlock()
-}
-
-// prune drops the devices the last collection did not see.
-func (c *DomainCache) prune() {
-	c.mu.Lock()
-	for k, e := range c.m {
-		if e.gen != c.gen {
-			delete(c.m, k)
-		}
-	}
-	c.mu.Unlock()
-}
-
-func (c *DomainCache) lookup(sysPath, md, dev string) (disk, controller string) {
-	key := md + "/" + dev
-	c.mu.Lock()
-	e, ok := c.m[key]
-	if ok {
-		e.gen = c.gen
-		c.m[key] = e
-	}
-	c.mu.Unlock()
-	if ok {
-		return e.disk, e.controller
-	}
-	disk, controller = DiskOf(sysPath, md, dev)
-	c.mu.Lock()
-	if c.m == nil {
-		c.m = map[string]domainEntry{}
-	}
-	c.m[key] = domainEntry{disk: disk, controller: controller, gen: c.gen}
-	c.mu.Unlock()
-	return disk, controller
+	Domains *sysdev.DomainCache
 }
 
 func (m MdFS) proc() string { return orDefault(m.ProcPath, "/proc") }
-func (m MdFS) sys() string  { return orDefault(m.SysPath, "/sys") }
 
 func orDefault(s, def string) string {
 	if s == "" {
@@ -107,8 +49,8 @@ func (m MdFS) MdstatPath() string { return filepath.Join(m.proc(), "mdstat") }
 // failure of the whole read.
 func (m MdFS) Arrays() ([]MdArray, error) {
 	if m.Domains != nil {
-		m.Domains.begin()
-		defer m.Domains.prune()
+		m.Domains.Begin()
+		defer m.Domains.Prune()
 	}
 	mdstatData, mdstatErr := os.ReadFile(m.MdstatPath())
 	var fromMdstat map[string]MdstatArray
@@ -125,27 +67,32 @@ func (m MdFS) Arrays() ([]MdArray, error) {
 	}
 
 	// One listing of /sys/block; filepath.Glob would open every mdX
-	// directory a second time.
-	blockDir := filepath.Join(m.sys(), "block")
+	// directory a second time. Each array's directory is then opened
+	// through the same root descriptor, confined to it.
+	sys := sysdev.New(m.SysPath)
 	var candidates []string
-	if f, err := os.Open(blockDir); err == nil {
-		names, _ := f.Readdirnames(-1)
-		f.Close()
-		for _, n := range names {
-			if strings.HasPrefix(n, "md") {
-				candidates = append(candidates, n)
+	root, err := sys.Open()
+	if err == nil {
+		defer root.Close()
+		if blk, err := root.OpenDir("block"); err == nil {
+			names, _ := blk.Names()
+			blk.Close()
+			for _, n := range names {
+				if strings.HasPrefix(n, "md") {
+					candidates = append(candidates, n)
+				}
 			}
 		}
 	}
 	seen := map[string]bool{}
 	var arrays []MdArray
 	for _, name := range candidates {
-		raw, ok := readMdSysfs(m.sys(), name)
+		raw, ok := readMdSysfs(root, name)
 		if !ok {
 			continue // not an md array (no md/ directory)
 		}
 		a := BuildMdArray(raw)
-		resolveDomainsCached(m.sys(), &a, m.Domains)
+		resolveDomainsCached(sys, &a, m.Domains)
 		if ms, ok := fromMdstat[name]; ok {
 			supplementFromMdstat(&a, ms)
 		}
@@ -160,7 +107,7 @@ func (m MdFS) Arrays() ([]MdArray, error) {
 			continue
 		}
 		a := MdArrayFromMdstat(fromMdstat[name])
-		resolveDomainsCached(m.sys(), &a, m.Domains)
+		resolveDomainsCached(sys, &a, m.Domains)
 		arrays = append(arrays, a)
 	}
 	sort.Slice(arrays, func(i, j int) bool { return naturalLess(arrays[i].Name, arrays[j].Name) })
@@ -195,41 +142,54 @@ type MdDeviceRaw struct {
 // what cannot be read is listed in Problems. Other collectors (mounts) use
 // it to inherit the state of the array a filesystem lives on.
 func ReadMdArray(sysPath, name string) MdArray {
-	raw := readMdSysfsRaw(sysPath, name)
-	a := BuildMdArray(raw)
-	resolveDomains(sysPath, &a)
+	a := BuildMdArray(readMdSysfsRaw(sysPath, name))
+	resolveDomains(sysdev.New(sysPath), &a)
 	return a
 }
 
 func readMdSysfsRaw(sysPath, name string) MdSysfsRaw {
-	raw, _ := readMdSysfs(sysPath, name)
+	root, err := sysdev.New(sysPath).Open()
+	if err != nil {
+		return unreadableMd(name, err)
+	}
+	defer root.Close()
+	raw, _ := readMdSysfs(root, name)
 	return raw
 }
 
-// readMdSysfs reads one array; ok is false when <name>/md does not exist.
-func readMdSysfs(sysPath, name string) (raw MdSysfsRaw, ok bool) {
-	dir := filepath.Join(orDefault(sysPath, "/sys"), "block", name, "md")
-	raw = MdSysfsRaw{Name: name, Files: map[string]string{}, Missing: map[string]string{}, SlotLinks: map[int]string{}}
-	buf := make([]byte, 4096)
+func newMdSysfsRaw(name string) MdSysfsRaw {
+	return MdSysfsRaw{Name: name, Files: map[string]string{}, Missing: map[string]string{}, SlotLinks: map[int]string{}}
+}
+
+// unreadableMd is an array whose directory could not be opened: every file
+// it needs is missing, with the reason.
+func unreadableMd(name string, err error) MdSysfsRaw {
+	raw := newMdSysfsRaw(name)
+	for _, f := range []string{"level", "array_state", "raid_disks", "sync_action", "mismatch_cnt", "dev-*"} {
+		raw.Missing[f] = err.Error()
+	}
+	return raw
+}
+
+// readMdSysfs reads one array below an open sysfs root; ok is false when
+// block/<name>/md does not exist (not an md array).
+func readMdSysfs(root *sysdev.Dir, name string) (raw MdSysfsRaw, ok bool) {
+	if root == nil {
+		return newMdSysfsRaw(name), false
+	}
 	// Attributes are opened relative to the md directory: the kernel walks
 	// the long path (and the /sys/block symlink) once, not per file.
-	dirfd, err := syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
-	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ENOTDIR) {
-		return raw, false
+	dir, err := root.OpenDir("block/" + name + "/md")
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return newMdSysfsRaw(name), false
 	}
 	if err != nil {
-		dirfd = -1
-	} else {
-		defer syscall.Close(dirfd)
+		return unreadableMd(name, err), true
 	}
-	readAt := func(rel string) (string, error) {
-		if dirfd < 0 {
-			return readSmall(filepath.Join(dir, rel), buf)
-		}
-		return readSmallAt(dirfd, dir, rel, buf)
-	}
+	defer dir.Close()
+	raw = newMdSysfsRaw(name)
 	read := func(f string) {
-		v, err := readAt(f)
+		v, err := dir.Read(f)
 		if err != nil {
 			raw.Missing[f] = err.Error()
 			return
@@ -248,7 +208,7 @@ func readMdSysfs(sysPath, name string) (raw MdSysfsRaw, ok bool) {
 		read("sync_completed")
 		read("sync_speed")
 	}
-	names, err := listDir(dirfd, dir)
+	names, err := dir.Names()
 	if err != nil {
 		raw.Missing["dev-*"] = err.Error()
 		return raw, true
@@ -266,21 +226,21 @@ func readMdSysfs(sysPath, name string) (raw MdSysfsRaw, ok bool) {
 			if err != nil {
 				continue
 			}
-			if target, err := os.Readlink(filepath.Join(dir, n)); err == nil {
+			if target, err := dir.Readlink(n); err == nil {
 				raw.SlotLinks[idx] = strings.TrimPrefix(filepath.Base(target), "dev-")
 			}
 		}
 	}
 	for _, n := range devDirs {
 		d := MdDeviceRaw{Name: strings.TrimPrefix(n, "dev-")}
-		if v, err := readAt(n + "/state"); err == nil {
+		if v, err := dir.Read(n + "/state"); err == nil {
 			d.State = v
 		} else {
 			d.Err = err.Error()
 		}
 		if len(raw.SlotLinks) == 0 {
 			// No slot links at all: an old kernel or a trimmed tree.
-			if v, err := readAt(n + "/slot"); err == nil {
+			if v, err := dir.Read(n + "/slot"); err == nil {
 				d.Slot = v
 			}
 		} else {
@@ -294,67 +254,6 @@ func readMdSysfs(sysPath, name string) (raw MdSysfsRaw, ok bool) {
 		raw.Devices = append(raw.Devices, d)
 	}
 	return raw, true
-}
-
-// listDir lists a directory through an already open descriptor (os.ReadDir
-// would open it again, with its poller set-up).
-func listDir(dirfd int, dir string) ([]string, error) {
-	if dirfd < 0 {
-		entries, err := os.ReadDir(dir)
-		names := make([]string, 0, len(entries))
-		for _, e := range entries {
-			names = append(names, e.Name())
-		}
-		return names, err
-	}
-	buf := make([]byte, 8192)
-	var names []string
-	for {
-		n, err := unix.ReadDirent(dirfd, buf)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return names, &fs.PathError{Op: "readdirent", Path: dir, Err: err}
-		}
-		if n <= 0 {
-			return names, nil
-		}
-		_, _, names = unix.ParseDirent(buf[:n], -1, names)
-	}
-}
-
-// readSmallAt is readSmall relative to an open directory.
-func readSmallAt(dirfd int, dir, rel string, buf []byte) (string, error) {
-	var fd int
-	var err error
-	for {
-		fd, err = openat(dirfd, rel)
-		if err != syscall.EINTR {
-			break
-		}
-	}
-	if err != nil {
-		return "", &fs.PathError{Op: "open", Path: filepath.Join(dir, rel), Err: err}
-	}
-	defer syscall.Close(fd)
-	var n int
-	for {
-		n, err = syscall.Read(fd, buf)
-		if err != syscall.EINTR {
-			break
-		}
-	}
-	if err != nil {
-		return "", &fs.PathError{Op: "read", Path: filepath.Join(dir, rel), Err: err}
-	}
-	return strings.TrimSpace(string(buf[:max(n, 0)])), nil
-}
-
-// readSmall reads a sysfs attribute with one open, one read and one close
-// (os.ReadFile costs twice the system calls), trimmed.
-func readSmall(path string, buf []byte) (string, error) {
-	return readSmallAt(unix.AT_FDCWD, "", path, buf)
 }
 
 // BuildMdArray turns the raw sysfs text into an array. It is pure (no I/O)
@@ -710,90 +609,21 @@ func (ms MdstatArray) indexOf(name string) int {
 	return 0
 }
 
-var pciAddr = regexp.MustCompile(`^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$`)
-
 // resolveDomains fills Disk and Controller of every slot.
-func resolveDomains(sysPath string, a *MdArray) { resolveDomainsCached(sysPath, a, nil) }
+func resolveDomains(sys sysdev.Sys, a *MdArray) { resolveDomainsCached(sys, a, nil) }
 
-func resolveDomainsCached(sysPath string, a *MdArray, cache *DomainCache) {
+func resolveDomainsCached(sys sysdev.Sys, a *MdArray, cache *sysdev.DomainCache) {
 	for i := range a.Slots {
 		s := &a.Slots[i]
 		if s.Device == "" {
 			continue
 		}
 		if cache != nil {
-			s.Disk, s.Controller = cache.lookup(sysPath, a.Name, s.Device)
+			s.Disk, s.Controller = cache.Lookup(sys, a.Name, s.Device)
 		} else {
-			s.Disk, s.Controller = DiskOf(sysPath, a.Name, s.Device)
+			s.Disk, s.Controller = sys.DiskOf(a.Name, s.Device)
 		}
 	}
-}
-
-// DiskOf finds the physical disk under an md component and the PCI address
-// of its controller. It follows /sys/block/<md>/md/dev-<dev>/block (or
-// /sys/class/block/<dev>) to the device's sysfs path: a partition's parent
-// directory is its disk, and the deepest PCI function on the path is the
-// controller. A device stacked on exactly one other (dm-crypt over a
-// partition) is followed through slaves/. Without sysfs the disk is derived
-// from the name (sda1 -> sda, nvme0n1p2 -> nvme0n1).
-func DiskOf(sysPath, md, dev string) (disk, controller string) {
-	sysPath = orDefault(sysPath, "/sys")
-	var real string
-	for _, p := range []string{
-		filepath.Join(sysPath, "block", md, "md", "dev-"+dev, "block"),
-		filepath.Join(sysPath, "class", "block", dev),
-	} {
-		if r, err := filepath.EvalSymlinks(p); err == nil {
-			real = r
-			break
-		}
-	}
-	if real == "" {
-		return DiskFromName(dev), ""
-	}
-	for range 4 {
-		if _, err := os.Stat(filepath.Join(real, "partition")); err == nil {
-			real = filepath.Dir(real)
-		}
-		slaves, err := os.ReadDir(filepath.Join(real, "slaves"))
-		if err != nil || len(slaves) != 1 {
-			break
-		}
-		next, err := filepath.EvalSymlinks(filepath.Join(real, "slaves", slaves[0].Name()))
-		if err != nil {
-			break
-		}
-		real = next
-	}
-	return filepath.Base(real), ControllerOf(real)
-}
-
-// ControllerOf returns the last PCI function in a sysfs device path: the
-// HBA, NVMe controller or NIC the device hangs off ("" when none).
-func ControllerOf(path string) string {
-	controller := ""
-	for _, part := range strings.Split(path, string(filepath.Separator)) {
-		if pciAddr.MatchString(part) {
-			controller = part
-		}
-	}
-	return controller
-}
-
-var (
-	partSuffix  = regexp.MustCompile(`^((?:sd|vd|xvd|hd)[a-z]+)[0-9]+$`)
-	partPSuffix = regexp.MustCompile(`^((?:nvme[0-9]+n[0-9]+)|(?:mmcblk[0-9]+)|(?:nbd[0-9]+)|(?:loop[0-9]+))p[0-9]+$`)
-)
-
-// DiskFromName derives a disk from a partition name (sda1 -> sda).
-func DiskFromName(dev string) string {
-	if m := partSuffix.FindStringSubmatch(dev); m != nil {
-		return m[1]
-	}
-	if m := partPSuffix.FindStringSubmatch(dev); m != nil {
-		return m[1]
-	}
-	return dev
 }
 
 // naturalLess orders md2 before md10.

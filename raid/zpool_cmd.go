@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/spofwatch/spofwatch/sysdev"
 )
 
 // ErrNoZpool means the zpool command is not installed: the host has no ZFS.
@@ -104,13 +106,17 @@ func ReadKstatStates(procPath string) (map[string]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", dir, err)
 	}
+	kstat, err := sysdev.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", dir, err)
+	}
+	defer kstat.Close()
 	states := map[string]string{}
-	buf := make([]byte, 256)
 	for _, e := range entries {
 		if !e.IsDir() {
 			continue
 		}
-		v, err := readSmall(filepath.Join(dir, e.Name(), "state"), buf)
+		v, err := kstat.Read(e.Name() + "/state")
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // not a pool directory
 		}

@@ -163,6 +163,28 @@ mkdir -p "$r/sys/devices/virtual/net/vnet0/brport"
 link "$r/sys/devices/virtual/net/vnet0/brport" "$r/sys/devices/virtual/net/br0/brif/vnet0"
 route "$r" br0
 
+# usbnic ROOT NAME USBPATH: a USB NIC (cdc_ether/r8152) at a USB interface:
+# the net device sits below the interface, its device link leads to it.
+usbnic() {
+  local root=$1 name=$2 usbpath=$3
+  local d="$root/sys/devices/$usbpath/net/$name"
+  put "$d/operstate" "up"; put "$d/carrier" "1"
+  link "$root/sys/devices/$usbpath" "$d/device"
+  link "$d" "$root/sys/class/net/$name"
+}
+
+# 9. default route via bridge br0 over two USB NICs on two USB devices of
+# one xHCI controller (0000:00:14.0): the cards are the USB devices.
+r="$U/bridge-two-usb-nics"
+usbnic "$r" enx00e04c680001 pci0000:00/0000:00:14.0/usb2/2-1/2-1:1.0
+usbnic "$r" enx00e04c680002 pci0000:00/0000:00:14.0/usb2/2-2/2-2:1.0
+vnet "$r" br0
+put "$r/sys/devices/virtual/net/br0/bridge/stp_state" "1"
+for p in enx00e04c680001 enx00e04c680002; do
+  link "$(readlink -f "$r/sys/class/net/$p")/brport" "$r/sys/devices/virtual/net/br0/brif/$p"
+done
+route "$r" br0
+
 for kind in mounts uplink; do
   rm -f "$here/$kind"/*.ttar
   for tree in "$work/$kind"/*/; do
