@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/spofwatch/spofwatch/spof"
 )
@@ -35,6 +36,9 @@ type Exporter struct {
 	// families are the gathered, validated metric families of cachedSnap.
 	families    []*dto.MetricFamily
 	familiesErr error
+	// encoded are the families encoded, by negotiated format; they belong
+	// to cachedSnap like families do.
+	encoded map[expfmt.Format]*Encoded
 
 	groupState, groupMembers, groupWorking, groupRequired *prometheus.Desc
 	memberUp, finding                                     *prometheus.Desc
@@ -77,6 +81,7 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	if e.cachedSnap != snap {
 		e.cached = e.build(snap)
 		e.cachedSnap = snap
+		e.families, e.encoded = nil, nil // of the previous snapshot
 	}
 	metrics := e.cached
 	e.mu.Unlock()
@@ -92,19 +97,45 @@ func (e *Exporter) Gather() ([]*dto.MetricFamily, error) {
 	snap := e.src.Snapshot()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.cachedSnap != snap || e.families == nil {
-		e.cached = e.build(snap)
-		e.cachedSnap = snap
-		reg := prometheus.NewRegistry()
-		metrics := e.cached
-		reg.MustRegister(collectorFunc(func(ch chan<- prometheus.Metric) {
-			for _, m := range metrics {
-				ch <- m
-			}
-		}))
-		e.families, e.familiesErr = reg.Gather()
-	}
+	e.gatherLocked(snap)
 	return e.families, e.familiesErr
+}
+
+// Encoded returns the latest snapshot's families encoded in format,
+// encoding them on the first request for that snapshot and format.
+func (e *Exporter) Encoded(format expfmt.Format) *Encoded {
+	snap := e.src.Snapshot()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.gatherLocked(snap)
+	enc, ok := e.encoded[format]
+	if !ok {
+		enc = encodeFamilies(e.families, format, e.familiesErr)
+		e.encoded[format] = enc
+	}
+	return enc
+}
+
+// gatherLocked gathers snap's families unless they are cached already.
+func (e *Exporter) gatherLocked(snap *Snapshot) {
+	if e.cachedSnap == snap && e.families != nil {
+		return
+	}
+	e.cached = e.build(snap)
+	e.cachedSnap = snap
+	reg := prometheus.NewRegistry()
+	metrics := e.cached
+	reg.MustRegister(collectorFunc(func(ch chan<- prometheus.Metric) {
+		for _, m := range metrics {
+			ch <- m
+		}
+	}))
+	e.families, e.familiesErr = reg.Gather()
+	if e.families == nil {
+		e.families = []*dto.MetricFamily{} // gathered, if empty
+	}
+	// A bounded set: the formats promhttp's negotiation can return.
+	e.encoded = map[expfmt.Format]*Encoded{}
 }
 
 type collectorFunc func(chan<- prometheus.Metric)

@@ -18,6 +18,7 @@ import (
 	promcollectors "github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 
@@ -54,6 +55,10 @@ func (a *runner) Ready() bool               { return a.cur.Load().sched.Ready() 
 // Gather delegates to the exporter in force (host labels may change on
 // reload); it gathers each snapshot once.
 func (a *runner) Gather() ([]*dto.MetricFamily, error) { return a.cur.Load().exporter.Gather() }
+
+// Encoded delegates to the exporter in force, which encodes each snapshot
+// once per format.
+func (a *runner) Encoded(f expfmt.Format) *agent.Encoded { return a.cur.Load().exporter.Encoded(f) }
 
 // start builds and runs a generation for cfg, seeding finding ages from the
 // previous generation so "since" survives a reload.
@@ -103,9 +108,41 @@ func (a *runner) start(ctx context.Context, cfg *config.Config, entries []agent.
 	return g
 }
 
-func runDaemon(cfg *config.Config, o options, logger *slog.Logger) error {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
+// daemonSignals are the daemon's signals, registered before anything slow
+// happens: until signal.Notify, a SIGHUP or SIGTERM kills the process with
+// the default action, and a SIGHUP is routinely sent right after a start
+// (logrotate, configuration management).
+type daemonSignals struct {
+	hup chan os.Signal
+	// ctx is cancelled by SIGTERM or SIGINT.
+	ctx  context.Context
+	stop context.CancelFunc
+}
+
+func notifyDaemonSignals() *daemonSignals {
+	s := &daemonSignals{hup: make(chan os.Signal, 1)}
+	signal.Notify(s.hup, syscall.SIGHUP)
+	s.ctx, s.stop = signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	return s
+}
+
+func (s *daemonSignals) release() {
+	signal.Stop(s.hup)
+	s.stop()
+}
+
+// Server timeouts. A scrape answers from memory, so a client that needs
+// more than writeTimeout to take a response is not reading it; an idle
+// kept-alive connection is closed after idleTimeout.
+const (
+	readHeaderTimeout   = 10 * time.Second
+	writeTimeout        = 30 * time.Second
+	idleTimeout         = 2 * time.Minute
+	metricsWriteTimeout = 10 * time.Second
+)
+
+func runDaemon(cfg *config.Config, o options, logger *slog.Logger, sig *daemonSignals) error {
+	ctx, hup := sig.ctx, sig.hup
 
 	entries, watchers, err := buildEntries(cfg, o, logger)
 	if err != nil {
@@ -133,15 +170,20 @@ func runDaemon(cfg *config.Config, o options, logger *slog.Logger) error {
 		Extra:  map[string]http.Handler{"GET /api/v1/alerts": http.HandlerFunc(a.serveAlerts)},
 		Panels: []spofweb.Panel{notificationsPanel{a}},
 	})
-	server := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	// /metrics is served from the snapshot's pre-encoded bytes, with the
+	// live families encoded per scrape; the rest is the web package's.
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", agent.NewMetricsHandler(agent.MetricsHandlerOpts{
+		Snapshot: a, Live: agent.MergeGatherers(liveRegistry, runtimeRegistry),
+		Logger: logger, MaxRequestsInFlight: 10, WriteTimeout: metricsWriteTimeout,
+	}))
+	mux.Handle("/", handler)
+	server := &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout, WriteTimeout: writeTimeout, IdleTimeout: idleTimeout}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- web.ListenAndServe(server, o.web, logger) }()
 
 	go a.consume(ctx, spofGatherer)
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	logger.Info("spofwatch started", "version", version.Version, "config", cfg.File, "collectors", len(a.cur.Load().sched.Snapshot().Outcomes))
 	for {
 		select {

@@ -97,6 +97,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case checkCmd.FullCommand():
 		return runCheck(o, stdout, stderr, logger)
 	case daemonCmd.FullCommand():
+		// Before anything slow: loading the config, probing the sources.
+		sig := notifyDaemonSignals()
+		defer sig.release()
 		cfg, err := loadConfig(o, logger)
 		if err != nil {
 			// Printed plainly, not as an escaped log field: an operator
@@ -104,7 +107,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "spofwatch: invalid configuration, refusing to start:\n%v\n", err)
 			return 1
 		}
-		if err := runDaemon(cfg, o, logger); err != nil {
+		if err := runDaemon(cfg, o, logger, sig); err != nil {
 			var ce configError
 			if errors.As(err, &ce) {
 				fmt.Fprintf(stderr, "spofwatch: invalid configuration, refusing to start:\n%v\n", ce.err)

@@ -530,7 +530,7 @@ func TestWebConfigBasicAuthAndTLS(t *testing.T) {
 		filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"), hash)), 0o600)
 
 	port := freePort(t)
-	cmd := exec.Command(binary, append(fixture(t, "nvme-single"), "--web.listen-address=127.0.0.1:"+port, "--web.config.file="+webCfg)...)
+	cmd := exec.Command(binary, append(fixture(t, "nvme-single")[:3], "--web.listen-address=127.0.0.1:"+port, "--web.config.file="+webCfg)...)
 	log := &syncBuffer{mu: make(chan struct{}, 1)}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
@@ -592,4 +592,75 @@ func selfSigned(t *testing.T) (certPEM, keyPEM []byte) {
 		t.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
+}
+
+// TestSIGHUPDuringStartup sends SIGHUP while the daemon is still loading
+// its configuration, repeatedly: the signal must not kill it (exit 129 by
+// the default action) but be taken as a reload once it runs. The config
+// file is a FIFO, so the test knows the daemon is inside the slow start:
+// opening the FIFO for writing returns only once the daemon opened it.
+func TestSIGHUPDuringStartup(t *testing.T) {
+	for i := range 15 {
+		dir := t.TempDir()
+		fifo := filepath.Join(dir, "spofwatch.yml")
+		if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		port := freePort(t)
+		log := &syncBuffer{mu: make(chan struct{}, 1)}
+		cmd := exec.Command(binary, append(fixture(t, "nvme-single")[:3], "--web.listen-address=127.0.0.1:"+port, "--config.file="+fifo)...)
+		cmd.Stdout, cmd.Stderr = log, log
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		t.Cleanup(func() { cmd.Process.Kill() })
+
+		feed := func(body string) {
+			t.Helper()
+			opened := make(chan *os.File, 1)
+			go func() {
+				f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+				if err == nil {
+					opened <- f
+				}
+			}()
+			select {
+			case f := <-opened:
+				f.WriteString(body)
+				f.Close()
+			case err := <-exited:
+				t.Fatalf("try %d: daemon exited before reading its config: %v\n%s", i, err, log.String())
+			case <-time.After(10 * time.Second):
+				t.Fatalf("try %d: daemon never opened its config\n%s", i, log.String())
+			}
+		}
+		feed("host_labels:\n  rack: r1\n")
+		// The daemon has opened its config and is reading it: mid-start.
+		cmd.Process.Signal(syscall.SIGHUP)
+		// Once started, the SIGHUP is taken as a reload, which reads the
+		// config again.
+		for started := time.Now(); !strings.Contains(log.String(), "spofwatch started"); {
+			if time.Since(started) > 10*time.Second {
+				t.Fatalf("try %d: daemon never started\n%s", i, log.String())
+			}
+			select {
+			case err := <-exited:
+				t.Fatalf("try %d: SIGHUP during startup ended the daemon: %v (exit code %d)\n%s", i, err, cmd.ProcessState.ExitCode(), log.String())
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		feed("host_labels:\n  rack: r2\n")
+		waitFor(t, 10*time.Second, func() bool { return strings.Contains(log.String(), "configuration reloaded") }, "reload after the early SIGHUP: "+log.String())
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Fatalf("try %d: exit after an early SIGHUP and a SIGTERM: %v (exit code %d)\n%s", i, err, cmd.ProcessState.ExitCode(), log.String())
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("try %d: daemon did not stop on SIGTERM", i)
+		}
+	}
 }

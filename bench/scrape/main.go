@@ -1,0 +1,228 @@
+// Command scrape puts spofwatch's /metrics beside node_exporter's in one
+// run, as a Prometheus server scrapes them (its Accept header, gzip): the
+// p99 of sequential scrapes and of 8 concurrent clients, and each
+// process's peak RSS (VmHWM) after the scrapes. It prints the figures and
+// spofwatch/node_exporter ratios. node_exporter runs the collectors of the
+// issue's comparison: mdadm, bonding and powersupplyclass.
+//
+//	go build -o bin/spofwatch ./cmd/spofwatch
+//	go run ./bench/scrape -spofwatch bin/spofwatch
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// acceptPrometheus is the Accept header of a Prometheus 2.x scrape.
+const acceptPrometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+
+func main() {
+	spofwatch := flag.String("spofwatch", "bin/spofwatch", "spofwatch binary")
+	nodeExporter := flag.String("node-exporter", "/usr/bin/prometheus-node-exporter", "node_exporter binary")
+	scrapes := flag.Int("scrapes", 500, "scrapes per target and phase")
+	clients := flag.Int("clients", 8, "concurrent clients")
+	flag.Parse()
+	if err := run(*spofwatch, *nodeExporter, *scrapes, *clients); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type target struct {
+	name   string
+	cmd    *exec.Cmd
+	url    string
+	client *http.Client
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func start(name, bin string, clients int, args ...string) (*target, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, append(args, "--web.listen-address="+addr)...)
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	// Kept-alive connections, one per client, as Prometheus keeps them.
+	tr := &http.Transport{MaxIdleConnsPerHost: clients}
+	t := &target{name: name, cmd: cmd, url: "http://" + addr + "/metrics", client: &http.Client{Transport: tr, Timeout: 10 * time.Second}}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if _, err := t.scrape(); err == nil {
+			return t, nil
+		} else if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			return nil, fmt.Errorf("%s never answered: %w", name, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// scrape fetches /metrics once; the transport asks for gzip and inflates.
+func (t *target) scrape() (int, error) {
+	req, err := http.NewRequest("GET", t.url, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Accept", acceptPrometheus)
+	resp, err := t.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("%s: %s", t.name, resp.Status)
+	}
+	return int(n), err
+}
+
+// vmHWM reads a process's peak resident set size in kB.
+func vmHWM(pid int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int
+			fmt.Sscanf(strings.TrimSpace(rest), "%d", &kb)
+			return kb, nil
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
+}
+
+func percentile(d []time.Duration, p int) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[(len(s)-1)*p/100]
+}
+
+// sequential scrapes the targets in turn, n times each, so that both see
+// the same machine load.
+func sequential(ts []*target, n int) (map[string][]time.Duration, error) {
+	took := map[string][]time.Duration{}
+	for range n {
+		for _, t := range ts {
+			start := time.Now()
+			if _, err := t.scrape(); err != nil {
+				return nil, err
+			}
+			took[t.name] = append(took[t.name], time.Since(start))
+		}
+	}
+	return took, nil
+}
+
+// concurrent runs n scrapes per target from c clients at once, target by
+// target in rounds of 50 scrapes, again to share the machine's load.
+func concurrent(ts []*target, n, c int) (map[string][]time.Duration, error) {
+	took := map[string][]time.Duration{}
+	const round = 50
+	for done := 0; done < n; done += round {
+		for _, t := range ts {
+			var mu sync.Mutex
+			var firstErr error
+			var wg sync.WaitGroup
+			jobs := make(chan struct{}, round)
+			for range min(round, n-done) {
+				jobs <- struct{}{}
+			}
+			close(jobs)
+			for range c {
+				wg.Go(func() {
+					for range jobs {
+						start := time.Now()
+						_, err := t.scrape()
+						d := time.Since(start)
+						mu.Lock()
+						if err != nil && firstErr == nil {
+							firstErr = err
+						}
+						took[t.name] = append(took[t.name], d)
+						mu.Unlock()
+					}
+				})
+			}
+			wg.Wait()
+			if firstErr != nil {
+				return nil, firstErr
+			}
+		}
+	}
+	return took, nil
+}
+
+func run(spofwatch, nodeExporter string, scrapes, clients int) error {
+	// An empty config: all defaults, whatever /etc holds on this machine.
+	empty, err := os.CreateTemp("", "spofwatch-bench-*.yml")
+	if err != nil {
+		return err
+	}
+	empty.Close()
+	defer os.Remove(empty.Name())
+	sw, err := start("spofwatch", spofwatch, clients, "--config.file="+empty.Name())
+	if err != nil {
+		return err
+	}
+	defer sw.cmd.Process.Kill()
+	ne, err := start("node_exporter", nodeExporter, clients,
+		"--collector.disable-defaults", "--collector.mdadm", "--collector.bonding", "--collector.powersupplyclass")
+	if err != nil {
+		return err
+	}
+	defer ne.cmd.Process.Kill()
+	ts := []*target{sw, ne}
+	for _, t := range ts {
+		n, _ := t.scrape()
+		hwm, _ := vmHWM(t.cmd.Process.Pid)
+		fmt.Printf("%-13s %6d bytes a scrape (uncompressed), VmHWM before the scrapes %.1f MiB\n", t.name, n, float64(hwm)/1024)
+	}
+
+	seq, err := sequential(ts, scrapes)
+	if err != nil {
+		return err
+	}
+	conc, err := concurrent(ts, scrapes, clients)
+	if err != nil {
+		return err
+	}
+	hwm := map[string]int{}
+	for _, t := range ts {
+		if hwm[t.name], err = vmHWM(t.cmd.Process.Pid); err != nil {
+			return err
+		}
+		fmt.Printf("%-13s sequential p50 %8s p99 %8s | %d clients p50 %8s p99 %8s | VmHWM after %d scrapes %.1f MiB\n", t.name,
+			percentile(seq[t.name], 50).Round(time.Microsecond), percentile(seq[t.name], 99).Round(time.Microsecond), clients,
+			percentile(conc[t.name], 50).Round(time.Microsecond), percentile(conc[t.name], 99).Round(time.Microsecond),
+			2*scrapes, float64(hwm[t.name])/1024)
+	}
+	ratio := func(m map[string][]time.Duration) float64 {
+		return float64(percentile(m["spofwatch"], 99)) / float64(percentile(m["node_exporter"], 99))
+	}
+	fmt.Printf("ratio spofwatch/node_exporter: sequential p99 %.2f, %d-client p99 %.2f, VmHWM %.2f\n",
+		ratio(seq), clients, ratio(conc), float64(hwm["spofwatch"])/float64(hwm["node_exporter"]))
+	return nil
+}
