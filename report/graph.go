@@ -58,7 +58,7 @@ func (m Map) Node(id string) (Node, bool) {
 }
 
 func groupNodeID(g string) string     { return "g:" + g }
-func memberNodeID(g, m string) string { return "m:" + g + "\x00" + m }
+func memberNodeID(g, m string) string { return "m:" + g + "#" + m }
 func domainNodeID(kv string) string   { return "d:" + kv }
 
 // BuildMap draws the evaluation as a map. A domain is drawn when two or

@@ -122,6 +122,7 @@ type pageData struct {
 	Findings   []spof.Finding
 	Collectors []agent.Outcome
 	Panels     []pagePanel
+	Map        template.HTML
 }
 
 func statusData(opts Options) pageData {
@@ -139,6 +140,7 @@ func statusData(opts Options) pageData {
 		d.Groups = append(d.Groups, pageGroup{GroupResult: g, Unknown: g.Group.UnknownReason})
 	}
 	d.Findings = snap.Evaluation.Findings
+	d.Map = RedundancyMap(report.BuildMap(snap.Evaluation))
 	// The snapshot is shared and immutable: sort a copy, never its slice.
 	d.Collectors = slices.SortedStableFunc(slices.Values(snap.Outcomes), func(a, b agent.Outcome) int { return strings.Compare(a.Name, b.Name) })
 	for _, p := range opts.Panels {
