@@ -113,7 +113,7 @@ func (e *Engine) deliverLoop(ctx context.Context, t *target) {
 			e.outbox.Remove(ids...)
 			e.metrics.sent.WithLabelValues(t.receiver).Add(float64(len(batch)))
 			e.recent.updateAll(ids, "delivered", attempt, "")
-			e.logger.Debug("notification delivered", "receiver", t.receiver, "peer", outbox.RedactURL(t.url), "alerts", len(alerts), "attempts", attempt)
+			e.logger.Debug("notification delivered", "receiver", t.receiver, "peer", notify.RedactURL(t.url), "alerts", len(alerts), "attempts", attempt)
 			attempt = 0
 			continue
 		}
@@ -121,7 +121,7 @@ func (e *Engine) deliverLoop(ctx context.Context, t *target) {
 		if !notify.Retryable(err) {
 			e.outbox.Remove(ids...)
 			e.recent.updateAll(ids, "failed", attempt, err.Error())
-			e.logger.Error("notification rejected, not retrying", "receiver", t.receiver, "peer", outbox.RedactURL(t.url), "attempts", attempt, "err", err)
+			e.logger.Error("notification rejected, not retrying", "receiver", t.receiver, "peer", notify.RedactURL(t.url), "attempts", attempt, "err", err)
 			attempt = 0
 			continue
 		}
@@ -130,7 +130,7 @@ func (e *Engine) deliverLoop(ctx context.Context, t *target) {
 			delay = min(ra, maxRetryAfter)
 		}
 		e.recent.updateAll(ids, "retrying", attempt, err.Error())
-		e.logger.Warn("notification failed, will retry", "receiver", t.receiver, "peer", outbox.RedactURL(t.url), "attempts", attempt, "retry_in", delay, "err", err)
+		e.logger.Warn("notification failed, will retry", "receiver", t.receiver, "peer", notify.RedactURL(t.url), "attempts", attempt, "retry_in", delay, "err", err)
 		select {
 		case <-ctx.Done():
 			return

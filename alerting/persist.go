@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/spofwatch/spofwatch/alerting/notify"
 	"github.com/spofwatch/spofwatch/alerting/outbox"
 )
 
@@ -50,7 +51,7 @@ func (e *Engine) openOutbox() error {
 	e.outbox = ob
 	for _, en := range ob.All() {
 		if e.byKey[en.Target()] == nil {
-			ob.Quarantine(en.ID, fmt.Sprintf("receiver %q (url %q) is no longer configured", en.Receiver, outbox.RedactURL(en.URL)))
+			ob.Quarantine(en.ID, fmt.Sprintf("receiver %q (url %q) is no longer configured", en.Receiver, notify.RedactURL(en.URL)))
 			continue
 		}
 		e.recent.add(deliveryFor(en, "queued"))

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spofwatch/spofwatch/alerting/notify"
 	"github.com/spofwatch/spofwatch/alerting/outbox"
 )
 
@@ -30,7 +31,7 @@ type Delivery struct {
 }
 
 func deliveryFor(en outbox.Entry, state string) Delivery {
-	d := Delivery{ID: en.ID, Queued: en.Created, Receiver: en.Receiver, URL: outbox.RedactURL(en.URL), Status: "resolved", State: state, Updated: en.Created}
+	d := Delivery{ID: en.ID, Queued: en.Created, Receiver: en.Receiver, URL: notify.RedactURL(en.URL), Status: "resolved", State: state, Updated: en.Created}
 	for _, a := range en.Alerts {
 		if a.Status == "firing" {
 			d.Status = "firing"

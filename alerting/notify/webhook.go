@@ -142,7 +142,7 @@ func (w *Webhook) Notify(ctx context.Context, alerts []Alert) error {
 		req.Header.Set(HeaderTimestamp, ts)
 		req.Header.Set(HeaderSignature, Sign(w.Secret, ts, body))
 	}
-	return do(w.Client, req, redactURL(w.URL), now)
+	return do(w.Client, req, RedactURL(w.URL), now)
 }
 
 func do(c *http.Client, req *http.Request, peer string, now func() time.Time) error {

@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -56,17 +55,6 @@ type Entry struct {
 func (e Entry) Target() string { return Target(e.Receiver, e.URL) }
 
 // Target builds a target key from a receiver name and instance URL.
-// RedactURL hides a password in a URL (https://user:xxxxx@am:9093) for
-// logs, errors and the API; the URL itself is only used to send.
-func RedactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		// Never echo what might hold a secret and did not even parse.
-		return "(unparseable URL)"
-	}
-	return u.Redacted()
-}
-
 func Target(receiver, url string) string {
 	if url == "" {
 		return receiver
@@ -216,7 +204,7 @@ func (o *Outbox) Enqueue(entries ...Entry) ([]Entry, error) {
 		e := o.entries[oldest]
 		o.removeLocked(oldest)
 		o.dropped.Add(1)
-		o.logger.Warn("outbox full, dropped oldest notification", "receiver", e.Receiver, "url", RedactURL(e.URL), "id", e.ID, "created", e.Created, "alerts", len(e.Alerts), "max_entries", o.max)
+		o.logger.Warn("outbox full, dropped oldest notification", "receiver", e.Receiver, "url", notify.RedactURL(e.URL), "id", e.ID, "created", e.Created, "alerts", len(e.Alerts), "max_entries", o.max)
 		if o.onDrop != nil {
 			o.onDrop(e)
 		}
