@@ -149,7 +149,13 @@ func do(c *http.Client, req *http.Request, peer string, now func() time.Time) er
 	if c == nil {
 		c = http.DefaultClient
 	}
-	resp, err := c.Do(req)
+	// Never follow a redirect: Go re-issues a 301/302/303 as a GET without
+	// the body (keeping auth and signature headers), which the receiver
+	// answers 200 and the notification would be counted delivered though
+	// nobody got it. The 3xx itself becomes the (failed) answer.
+	nc := *c
+	nc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := nc.Do(req)
 	if err != nil {
 		// Network errors and timeouts may heal: retry. The URL is redacted
 		// because it may carry a token.
