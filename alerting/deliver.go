@@ -60,6 +60,10 @@ func (e *Engine) resendLoop(ctx context.Context) {
 func (e *Engine) resend(only map[string]bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.closed {
+		return
+	}
+	defer e.publishLocked()
 	if e.amDirty {
 		only = nil
 	}

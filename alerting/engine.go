@@ -27,7 +27,9 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spofwatch/spofwatch/alerting/outbox"
@@ -48,6 +50,10 @@ type Options struct {
 	BackoffBase, BackoffMax time.Duration
 	// Now is the clock for delivery and Alertmanager resends; time.Now when nil.
 	Now func() time.Time
+	// OutboxFS is what the outbox and alerts.json are written through; the
+	// real file system when nil. Tests inject full, read-only or stalling
+	// disks.
+	OutboxFS outbox.FS
 }
 
 // Engine is the alerting pipeline. Create it with New, start delivery with
@@ -66,10 +72,18 @@ type Engine struct {
 	byKey   map[string]*target
 	metrics *metrics
 
+	// mu guards the state machine; it is held across the outbox's disk
+	// writes, so nothing a scrape or health check calls may take it.
 	mu       sync.Mutex
 	alerts   map[string]*Alert
 	amDirty  bool
 	lastPush map[string]time.Time // alertmanager receiver -> last push enqueued
+	closed   bool
+
+	// Published after every change for readers that must not wait on
+	// the disk: the alerts (API) and the last alerts.json write error.
+	view     atomic.Pointer[[]Alert]
+	stateErr atomic.Pointer[error]
 
 	recent *recentLog
 }
@@ -109,7 +123,7 @@ func New(cfg Config, opts Options) (*Engine, error) {
 		return nil, err
 	}
 	e.metrics = newMetrics(e)
-	if err := e.openOutbox(); err != nil {
+	if err := e.openOutbox(opts.OutboxFS); err != nil {
 		return nil, err
 	}
 	if err := e.loadState(); err != nil {
@@ -118,6 +132,7 @@ func New(cfg Config, opts Options) (*Engine, error) {
 	// Alertmanager keeps no pushed alerts across its own restarts and ours
 	// may have lasted longer than endsAt: push the active set on start.
 	e.amDirty = true
+	e.publishLocked()
 	return e, nil
 }
 
@@ -138,17 +153,67 @@ func (e *Engine) Run(ctx context.Context) error {
 }
 
 // Alerts returns the current alerts (pending, firing, recently resolved).
+// It never waits on the disk.
 func (e *Engine) Alerts() []Alert {
 	if e == nil {
 		return nil
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	p := e.view.Load()
+	if p == nil {
+		return nil
+	}
+	out := slices.Clone(*p)
+	for i := range out {
+		out[i].Labels, out[i].Annotations = maps.Clone(out[i].Labels), maps.Clone(out[i].Annotations)
+	}
+	return out
+}
+
+// publishLocked refreshes the view Alerts and the metrics read.
+func (e *Engine) publishLocked() {
 	var out []Alert
 	for _, a := range e.sortedAlertsLocked() {
 		c := *a
 		c.Labels, c.Annotations = maps.Clone(a.Labels), maps.Clone(a.Annotations)
 		out = append(out, c)
 	}
-	return out
+	e.view.Store(&out)
+}
+
+// Health says whether notifications are durable. It is false, with the
+// reason, while the outbox or alerts.json cannot be written: notifications
+// are then delivered from memory (lost if the agent stops first) and a
+// restart may re-send or miss some. It recovers by itself once a write
+// succeeds (Observe retries the disk at every evaluation). It never waits
+// on the disk; a nil Engine is healthy.
+func (e *Engine) Health() (ok bool, reason string) {
+	if e == nil {
+		return true, ""
+	}
+	if err := e.outbox.WriteErr(); err != nil {
+		return false, "alert outbox " + e.outbox.Dir() + " cannot be written, notifications are kept in memory only: " + err.Error()
+	}
+	if held := e.outbox.Stats().Held; held > 0 {
+		return false, fmt.Sprintf("alert outbox %s: %d notifications not yet written to disk", e.outbox.Dir(), held)
+	}
+	if p := e.stateErr.Load(); p != nil {
+		return false, "alert state " + e.statePath() + " cannot be saved: " + (*p).Error()
+	}
+	return true, ""
+}
+
+// Close ends the engine's ownership of its outbox directory: later Observe
+// calls do nothing and the directory lock is released, so the engine of a
+// reloaded configuration can open it. Call it after Run has returned.
+func (e *Engine) Close() error {
+	if e == nil {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil
+	}
+	e.closed = true
+	return e.outbox.Close()
 }

@@ -22,6 +22,9 @@ import (
 type target struct {
 	key      string
 	receiver string
+	// instance numbers an Alertmanager's URLs from 1 (0 for a webhook);
+	// outbox entries name their target by it, never by URL.
+	instance int
 	url      string
 	kind     string
 	send     func(context.Context, []notify.Alert) error
@@ -44,11 +47,11 @@ func (e *Engine) buildTargets() error {
 			w := &notify.Webhook{Receiver: r.Name, URL: r.URL, ExternalURL: e.cfg.ExternalURL, GroupLabels: groupLabels, Secret: secret, Header: header, Client: client, Now: e.now}
 			e.addTarget(&target{receiver: r.Name, kind: r.Type, send: w.Notify, timeout: r.timeout(), maxDelay: e.backoffMax})
 		case TypeAlertmanager:
-			for _, u := range r.URLs {
+			for i, u := range r.URLs {
 				am := &notify.Alertmanager{URL: u, Client: client, Now: e.now}
 				// Retry no slower than the resend interval so a restarted
 				// Alertmanager has its alerts back within that interval.
-				e.addTarget(&target{receiver: r.Name, url: u, kind: r.Type, send: am.Notify, timeout: r.timeout(), maxDelay: min(e.backoffMax, r.resendInterval()/2)})
+				e.addTarget(&target{receiver: r.Name, instance: i + 1, url: u, kind: r.Type, send: am.Notify, timeout: r.timeout(), maxDelay: min(e.backoffMax, r.resendInterval()/2)})
 			}
 		}
 	}
@@ -56,7 +59,7 @@ func (e *Engine) buildTargets() error {
 }
 
 func (e *Engine) addTarget(t *target) {
-	t.key = outbox.Target(t.receiver, t.url)
+	t.key = outbox.Target(t.receiver, t.instance)
 	t.wake = make(chan struct{}, 1)
 	e.targets = append(e.targets, t)
 	e.byKey[t.key] = t

@@ -24,8 +24,13 @@ func (e *Engine) Observe(res spof.Result, now time.Time) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.closed {
+		// A reload replaced this engine; the new one owns the outbox.
+		return
+	}
+	defer e.publishLocked()
+	dirty := e.healLocked()
 	minSev := e.cfg.minSeverity()
-	dirty := false
 	active := map[string]bool{}
 	for _, f := range res.Findings {
 		if f.Severity < minSev {
@@ -89,6 +94,19 @@ func (e *Engine) Observe(res spof.Result, now time.Time) {
 	if dirty {
 		e.saveStateLocked()
 	}
+}
+
+// healLocked retries the disk while it refused writes: held notifications
+// are written out (or the disk probed) and the state is saved again. It
+// reports whether the state needs saving.
+func (e *Engine) healLocked() bool {
+	if e.outbox.WriteErr() == nil && e.outbox.Stats().Held == 0 && e.stateErr.Load() == nil {
+		return false
+	}
+	if err := e.outbox.Flush(); err != nil {
+		e.logger.Debug("outbox still not writable", "err", err)
+	}
+	return true
 }
 
 // enqueueLocked queues what the receivers have not been told yet. It
@@ -167,8 +185,8 @@ func (e *Engine) pushEntriesLocked(entries []outbox.Entry, now time.Time, only m
 		for _, a := range pushed {
 			alerts = append(alerts, e.pushAlert(a, now, r.resendInterval()))
 		}
-		for _, u := range r.URLs {
-			entries = append(entries, outbox.Entry{Receiver: r.Name, URL: u, Created: now, Alerts: alerts})
+		for i := range r.URLs {
+			entries = append(entries, outbox.Entry{Receiver: r.Name, Instance: i + 1, Created: now, Alerts: alerts})
 		}
 	}
 	return entries, pushed
