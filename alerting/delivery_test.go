@@ -75,6 +75,7 @@ func TestReceiverOutage(t *testing.T) {
 	}
 	cancel()
 	<-done
+	e.Close() // a stopped process releases the outbox lock
 	e = mustNew(t, cfg, fastOptions(t))
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	done2 := make(chan struct{})

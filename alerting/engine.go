@@ -13,31 +13,26 @@
 //
 // Observe never touches the network, so the scheduler that calls it is never
 // held up by a dead receiver.
+//
+// Files by stage: state.go (the alert state machine over findings),
+// persist.go (outbox and alerts.json), deliver.go (delivery loops, retry,
+// backoff, Retry-After, Alertmanager resends), receivers.go (targets built
+// from the receiver configuration), metrics.go and recent.go (what the
+// engine shows).
 package alerting
 
 import (
 	"cmp"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/base64"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
-	"math/rand/v2"
-	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/spofwatch/spofwatch/alerting/notify"
 	"github.com/spofwatch/spofwatch/alerting/outbox"
-	"github.com/spofwatch/spofwatch/spof"
 )
 
 const stateFile = "alerts.json"
@@ -55,6 +50,10 @@ type Options struct {
 	BackoffBase, BackoffMax time.Duration
 	// Now is the clock for delivery and Alertmanager resends; time.Now when nil.
 	Now func() time.Time
+	// OutboxFS is what the outbox and alerts.json are written through; the
+	// real file system when nil. Tests inject full, read-only or stalling
+	// disks.
+	OutboxFS outbox.FS
 }
 
 // Engine is the alerting pipeline. Create it with New, start delivery with
@@ -73,24 +72,20 @@ type Engine struct {
 	byKey   map[string]*target
 	metrics *metrics
 
+	// mu guards the state machine; it is held across the outbox's disk
+	// writes, so nothing a scrape or health check calls may take it.
 	mu       sync.Mutex
 	alerts   map[string]*Alert
 	amDirty  bool
 	lastPush map[string]time.Time // alertmanager receiver -> last push enqueued
+	closed   bool
+
+	// Published after every change for readers that must not wait on
+	// the disk: the alerts (API) and the last alerts.json write error.
+	view     atomic.Pointer[[]Alert]
+	stateErr atomic.Pointer[error]
 
 	recent *recentLog
-}
-
-// target is one delivery queue: a webhook, or one Alertmanager instance.
-type target struct {
-	key      string
-	receiver string
-	url      string
-	kind     string
-	send     func(context.Context, []notify.Alert) error
-	timeout  time.Duration
-	maxDelay time.Duration
-	wake     chan struct{}
 }
 
 // New checks cfg, reads the receivers' secret files, opens the outbox and
@@ -124,42 +119,12 @@ func New(cfg Config, opts Options) (*Engine, error) {
 	if e.cfg.OutboxDir == "" {
 		e.cfg.OutboxDir = DefaultOutboxDir
 	}
-	groupLabels := map[string]string{"instance": e.instance}
-	for _, r := range cfg.Receivers {
-		client, header, secret, err := httpSetup(r)
-		if err != nil {
-			return nil, fmt.Errorf("alerting: receiver %q: %w", r.Name, err)
-		}
-		switch r.Type {
-		case TypeWebhook:
-			w := &notify.Webhook{Receiver: r.Name, URL: r.URL, ExternalURL: cfg.ExternalURL, GroupLabels: groupLabels, Secret: secret, Header: header, Client: client, Now: e.now}
-			e.addTarget(&target{receiver: r.Name, kind: r.Type, send: w.Notify, timeout: r.timeout(), maxDelay: e.backoffMax})
-		case TypeAlertmanager:
-			for _, u := range r.URLs {
-				am := &notify.Alertmanager{URL: u, Client: client, Now: e.now}
-				// Retry no slower than the resend interval so a restarted
-				// Alertmanager has its alerts back within that interval.
-				e.addTarget(&target{receiver: r.Name, url: u, kind: r.Type, send: am.Notify, timeout: r.timeout(), maxDelay: min(e.backoffMax, r.resendInterval()/2)})
-			}
-		}
+	if err := e.buildTargets(); err != nil {
+		return nil, err
 	}
 	e.metrics = newMetrics(e)
-	ob, err := outbox.Open(outbox.Options{
-		Dir:        e.cfg.OutboxDir,
-		MaxEntries: cfg.OutboxMaxEntries,
-		Logger:     e.logger,
-		OnDrop:     func(en outbox.Entry) { e.recent.update(en.ID, "dropped", 0, "outbox full") },
-	})
-	if err != nil {
-		return nil, fmt.Errorf("alerting: %w", err)
-	}
-	e.outbox = ob
-	for _, en := range ob.All() {
-		if e.byKey[en.Target()] == nil {
-			ob.Quarantine(en.ID, fmt.Sprintf("receiver %q (url %q) is no longer configured", en.Receiver, outbox.RedactURL(en.URL)))
-			continue
-		}
-		e.recent.add(deliveryFor(en, "queued"))
+	if err := e.openOutbox(opts.OutboxFS); err != nil {
+		return nil, err
 	}
 	if err := e.loadState(); err != nil {
 		return nil, fmt.Errorf("alerting: %w", err)
@@ -167,290 +132,8 @@ func New(cfg Config, opts Options) (*Engine, error) {
 	// Alertmanager keeps no pushed alerts across its own restarts and ours
 	// may have lasted longer than endsAt: push the active set on start.
 	e.amDirty = true
+	e.publishLocked()
 	return e, nil
-}
-
-func (e *Engine) addTarget(t *target) {
-	t.key = outbox.Target(t.receiver, t.url)
-	t.wake = make(chan struct{}, 1)
-	e.targets = append(e.targets, t)
-	e.byKey[t.key] = t
-}
-
-// httpSetup builds a receiver's client and static headers and reads its
-// secret files.
-func httpSetup(r Receiver) (*http.Client, http.Header, []byte, error) {
-	header := http.Header{}
-	for k, v := range r.Headers {
-		header.Set(k, v)
-	}
-	var secret []byte
-	if r.SecretFile != "" {
-		b, err := readSecret(r.SecretFile)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		secret = b
-	}
-	if r.BearerTokenFile != "" {
-		b, err := readSecret(r.BearerTokenFile)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		header.Set("Authorization", "Bearer "+string(b))
-	}
-	if r.BasicAuth != nil {
-		b, err := readSecret(r.BasicAuth.PasswordFile)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(r.BasicAuth.Username+":"+string(b))))
-	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: r.TLS.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
-	if r.TLS.CAFile != "" {
-		pem, err := os.ReadFile(r.TLS.CAFile)
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("read tls.ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, nil, nil, fmt.Errorf("tls.ca_file %s: no PEM certificate found", r.TLS.CAFile)
-		}
-		tr.TLSClientConfig.RootCAs = pool
-	}
-	return &http.Client{Transport: tr, Timeout: r.timeout()}, header, secret, nil
-}
-
-// readSecret reads a secret file; trailing newlines and spaces are not part
-// of the secret (editors add them).
-func readSecret(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read secret: %w", err)
-	}
-	b = []byte(strings.TrimRight(string(b), "\r\n\t "))
-	if len(b) == 0 {
-		return nil, fmt.Errorf("secret file %s is empty", path)
-	}
-	return b, nil
-}
-
-// Observe feeds one evaluation into the state machine and durably queues
-// the notifications it causes. It does disk I/O but never network I/O.
-//
-// A nil *Engine (alerting not configured) ignores every call.
-func (e *Engine) Observe(res spof.Result, now time.Time) {
-	if e == nil {
-		return
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	minSev := e.cfg.minSeverity()
-	dirty := false
-	active := map[string]bool{}
-	for _, f := range res.Findings {
-		if f.Severity < minSev {
-			continue
-		}
-		labels := e.labelsFor(f)
-		fp := fingerprint(labels)
-		if active[fp] {
-			continue
-		}
-		active[fp] = true
-		a := e.alerts[fp]
-		if a == nil || a.State == StateResolved {
-			if a != nil && a.Notified == notify.StatusFiring {
-				// The resolve of the previous instance was never queued;
-				// the receivers still see it firing, so just carry on.
-				a.State, a.ResolvedAt, a.ResolvedPosts = StateFiring, time.Time{}, 0
-			} else {
-				a = &Alert{Fingerprint: fp, Code: f.Code, Severity: f.Severity, Labels: labels, State: StatePending, ActiveAt: now}
-				e.alerts[fp] = a
-			}
-			dirty = true
-		}
-		// Summaries change often (rebuild ETA, UPS runtime); the new text is
-		// used by the next message but is not worth an fsync by itself.
-		if ann := e.annotationsFor(f); !maps.Equal(ann, a.Annotations) {
-			a.Annotations = ann
-		}
-		if !a.ClearedAt.IsZero() {
-			a.ClearedAt = time.Time{}
-			dirty = true
-		}
-		if a.State == StatePending && now.Sub(a.ActiveAt) >= e.cfg.pendingFor(f.Code, f.Severity) {
-			a.State, a.FiredAt = StateFiring, now
-			e.amDirty, dirty = true, true
-		}
-	}
-	for fp, a := range e.alerts {
-		if active[fp] {
-			continue
-		}
-		switch a.State {
-		case StatePending:
-			// Never fired, nobody was told: forget it.
-			delete(e.alerts, fp)
-			dirty = true
-		case StateFiring:
-			if a.ClearedAt.IsZero() {
-				a.ClearedAt = now
-				dirty = true
-			}
-			if now.Sub(a.ClearedAt) >= e.cfg.keepFiringFor() {
-				a.State, a.ResolvedAt = StateResolved, a.ClearedAt
-				e.amDirty, dirty = true, true
-			}
-		}
-	}
-	if e.enqueueLocked(now) {
-		dirty = true
-	}
-	if dirty {
-		e.saveStateLocked()
-	}
-}
-
-// enqueueLocked queues what the receivers have not been told yet. It
-// reports whether the alert state changed.
-func (e *Engine) enqueueLocked(now time.Time) bool {
-	repeat := e.cfg.repeatInterval()
-	var due []*Alert
-	for _, a := range e.sortedAlertsLocked() {
-		switch {
-		case a.State == StateFiring && (a.Notified != notify.StatusFiring || now.Sub(a.LastSent) >= repeat):
-			due = append(due, a)
-		case a.State == StateResolved && a.Notified == notify.StatusFiring:
-			due = append(due, a)
-		}
-	}
-	var entries []outbox.Entry
-	created := e.now()
-	if len(due) > 0 {
-		for _, r := range e.cfg.Receivers {
-			if r.Type != TypeWebhook {
-				continue
-			}
-			var alerts []notify.Alert
-			for _, a := range due {
-				status := notify.StatusFiring
-				if a.State == StateResolved {
-					status = notify.StatusResolved
-				}
-				alerts = append(alerts, e.webhookAlert(a, status))
-			}
-			for chunk := range slices.Chunk(alerts, cmp.Or(r.MaxAlerts, len(alerts))) {
-				entries = append(entries, outbox.Entry{Receiver: r.Name, Created: created, Alerts: chunk})
-			}
-		}
-	}
-	var pushed []*Alert
-	if e.amDirty {
-		entries, pushed = e.pushEntriesLocked(entries, created, nil)
-	}
-	if len(entries) == 0 {
-		return e.forgetLocked()
-	}
-	if err := e.enqueue(entries); err != nil {
-		e.logger.Error("cannot queue notifications; will retry at the next evaluation", "err", err)
-		return false
-	}
-	for _, a := range due {
-		a.LastSent = now
-		a.Notified = notify.StatusFiring
-		if a.State == StateResolved {
-			a.Notified = notify.StatusResolved
-		}
-	}
-	if e.amDirty {
-		e.markPushedLocked(pushed, created, nil)
-	}
-	e.forgetLocked()
-	return true
-}
-
-// pushEntriesLocked adds one Alertmanager push per instance of the
-// receivers in only (all when nil) holding every firing alert and the
-// recently resolved ones.
-func (e *Engine) pushEntriesLocked(entries []outbox.Entry, now time.Time, only map[string]bool) ([]outbox.Entry, []*Alert) {
-	var pushed []*Alert
-	for _, a := range e.sortedAlertsLocked() {
-		if a.State == StateFiring || (a.State == StateResolved && a.ResolvedPosts < ResolvedPosts) {
-			pushed = append(pushed, a)
-		}
-	}
-	for _, r := range e.cfg.Receivers {
-		if r.Type != TypeAlertmanager || (only != nil && !only[r.Name]) || len(pushed) == 0 {
-			continue
-		}
-		alerts := make([]notify.Alert, 0, len(pushed))
-		for _, a := range pushed {
-			alerts = append(alerts, e.pushAlert(a, now, r.resendInterval()))
-		}
-		for _, u := range r.URLs {
-			entries = append(entries, outbox.Entry{Receiver: r.Name, URL: u, Created: now, Alerts: alerts})
-		}
-	}
-	return entries, pushed
-}
-
-func (e *Engine) markPushedLocked(pushed []*Alert, now time.Time, only map[string]bool) {
-	for _, r := range e.cfg.Receivers {
-		if r.Type == TypeAlertmanager && (only == nil || only[r.Name]) {
-			e.lastPush[r.Name] = now
-		}
-	}
-	for _, a := range pushed {
-		if a.State == StateResolved {
-			a.ResolvedPosts++
-		}
-	}
-	e.amDirty = false
-}
-
-// forgetLocked drops resolved alerts every receiver has been told about.
-func (e *Engine) forgetLocked() bool {
-	hasAM := slices.ContainsFunc(e.cfg.Receivers, func(r Receiver) bool { return r.Type == TypeAlertmanager })
-	changed := false
-	for fp, a := range e.alerts {
-		if a.State == StateResolved && a.Notified != notify.StatusFiring && (!hasAM || a.ResolvedPosts >= ResolvedPosts) {
-			delete(e.alerts, fp)
-			changed = true
-		}
-	}
-	return changed
-}
-
-func (e *Engine) sortedAlertsLocked() []*Alert {
-	out := slices.Collect(maps.Values(e.alerts))
-	slices.SortFunc(out, func(a, b *Alert) int {
-		return cmp.Or(a.ActiveAt.Compare(b.ActiveAt), cmp.Compare(a.Fingerprint, b.Fingerprint))
-	})
-	return out
-}
-
-// enqueue writes entries to the outbox and wakes their delivery loops.
-func (e *Engine) enqueue(entries []outbox.Entry) error {
-	if len(entries) == 0 {
-		return nil
-	}
-	stored, err := e.outbox.Enqueue(entries...)
-	if err != nil {
-		e.metrics.outboxWriteErrors.Inc()
-		return err
-	}
-	for _, en := range stored {
-		e.recent.add(deliveryFor(en, "queued"))
-		if t := e.byKey[en.Target()]; t != nil {
-			select {
-			case t.wake <- struct{}{}:
-			default:
-			}
-		}
-	}
-	return nil
 }
 
 // Run delivers queued notifications and re-pushes active alerts to
@@ -469,224 +152,68 @@ func (e *Engine) Run(ctx context.Context) error {
 	return nil
 }
 
-// resendLoop re-posts active alerts to every Alertmanager receiver each
-// resend_interval: Alertmanager forgets pushed alerts when it restarts and
-// resolves them itself once endsAt passes.
-func (e *Engine) resendLoop(ctx context.Context) {
-	if !slices.ContainsFunc(e.cfg.Receivers, func(r Receiver) bool { return r.Type == TypeAlertmanager }) {
-		return
-	}
-	e.resend(nil)
-	for {
-		// Sleep until the earliest receiver is due; a push caused by a
-		// state change in between just makes the next wake-up find nothing due.
-		now := e.now()
-		e.mu.Lock()
-		due := map[string]bool{}
-		var next time.Time
-		for _, r := range e.cfg.Receivers {
-			if r.Type != TypeAlertmanager {
-				continue
-			}
-			at := e.lastPush[r.Name].Add(r.resendInterval())
-			if !now.Before(at) {
-				due[r.Name] = true
-			} else if next.IsZero() || at.Before(next) {
-				next = at
-			}
-		}
-		e.mu.Unlock()
-		if len(due) > 0 {
-			e.resend(due)
-			continue
-		}
-		timer := time.NewTimer(max(next.Sub(now), 10*time.Millisecond))
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return
-		case <-timer.C:
-		}
-	}
-}
-
-// resend queues a push of the active set to the Alertmanager receivers in
-// only (every one when nil, or when a state change is still unpushed).
-func (e *Engine) resend(only map[string]bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.amDirty {
-		only = nil
-	}
-	now := e.now()
-	entries, pushed := e.pushEntriesLocked(nil, now, only)
-	if len(entries) == 0 {
-		e.markPushedLocked(nil, now, only)
-		return
-	}
-	if err := e.enqueue(entries); err != nil {
-		e.logger.Error("cannot queue Alertmanager push; will retry", "err", err)
-		return
-	}
-	e.markPushedLocked(pushed, now, only)
-	e.forgetLocked()
-	e.saveStateLocked()
-}
-
-// deliverLoop sends one target's entries in order. Webhook entries go one
-// message each; for Alertmanager every pending entry is merged into one
-// post (later alert versions win), since each push restates the active set.
-func (e *Engine) deliverLoop(ctx context.Context, t *target) {
-	attempt := 0
-	for {
-		pending := e.outbox.Pending(t.key)
-		if len(pending) == 0 {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.wake:
-				continue
-			}
-		}
-		batch := pending[:1]
-		alerts := pending[0].Alerts
-		if t.kind == TypeAlertmanager {
-			batch, alerts = pending, mergeAlerts(pending)
-		}
-		actx, cancel := context.WithTimeout(ctx, t.timeout)
-		err := t.send(actx, alerts)
-		cancel()
-		if err != nil && ctx.Err() != nil {
-			return // shutting down: the entry stays queued
-		}
-		ids := make([]uint64, len(batch))
-		for i, en := range batch {
-			ids[i] = en.ID
-		}
-		attempt++
-		if err == nil {
-			e.outbox.Remove(ids...)
-			e.metrics.sent.WithLabelValues(t.receiver).Add(float64(len(batch)))
-			e.recent.updateAll(ids, "delivered", attempt, "")
-			e.logger.Debug("notification delivered", "receiver", t.receiver, "peer", outbox.RedactURL(t.url), "alerts", len(alerts), "attempts", attempt)
-			attempt = 0
-			continue
-		}
-		e.metrics.failed.WithLabelValues(t.receiver).Inc()
-		if !notify.Retryable(err) {
-			e.outbox.Remove(ids...)
-			e.recent.updateAll(ids, "failed", attempt, err.Error())
-			e.logger.Error("notification rejected, not retrying", "receiver", t.receiver, "peer", outbox.RedactURL(t.url), "attempts", attempt, "err", err)
-			attempt = 0
-			continue
-		}
-		delay := backoff(attempt, e.backoffMin, t.maxDelay)
-		if ra := notify.RetryAfter(err); ra > delay {
-			delay = min(ra, maxRetryAfter)
-		}
-		e.recent.updateAll(ids, "retrying", attempt, err.Error())
-		e.logger.Warn("notification failed, will retry", "receiver", t.receiver, "peer", outbox.RedactURL(t.url), "attempts", attempt, "retry_in", delay, "err", err)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(delay):
-		}
-	}
-}
-
-// maxRetryAfter caps a receiver's Retry-After, so a bogus header cannot
-// park a queue for a day.
-const maxRetryAfter = 15 * time.Minute
-
-// backoff is exponential from base, capped at maxDelay, with equal jitter
-// (a random delay between half and all of the step) so a fleet of agents
-// does not retry in lockstep.
-func backoff(attempt int, base, maxDelay time.Duration) time.Duration {
-	d := base
-	for i := 1; i < attempt && d < maxDelay; i++ {
-		d *= 2
-	}
-	d = min(d, maxDelay)
-	half := d / 2
-	if half <= 0 {
-		return d
-	}
-	return half + rand.N(half+1)
-}
-
-func mergeAlerts(entries []outbox.Entry) []notify.Alert {
-	idx := map[string]int{}
-	var out []notify.Alert
-	for _, en := range entries {
-		for _, a := range en.Alerts {
-			if i, ok := idx[a.Fingerprint]; ok {
-				out[i] = a
-				continue
-			}
-			idx[a.Fingerprint] = len(out)
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
-type stateDoc struct {
-	Version int      `json:"version"`
-	Alerts  []*Alert `json:"alerts"`
-}
-
-func (e *Engine) statePath() string { return filepath.Join(e.cfg.OutboxDir, stateFile) }
-
-func (e *Engine) loadState() error {
-	b, err := os.ReadFile(e.statePath())
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("read alert state: %w", err)
-	}
-	var doc stateDoc
-	if err := json.Unmarshal(b, &doc); err != nil || doc.Version != 1 {
-		if err == nil {
-			err = fmt.Errorf("unsupported version %d", doc.Version)
-		}
-		to := e.statePath() + ".corrupt-" + e.now().UTC().Format("20060102T150405")
-		rerr := os.Rename(e.statePath(), to)
-		e.logger.Error("alert state unreadable, starting afresh: alerts still active will fire again", "path", e.statePath(), "quarantine", to, "err", err, "rename_err", rerr)
-		return nil
-	}
-	for _, a := range doc.Alerts {
-		if a == nil || a.Fingerprint == "" || len(a.Labels) == 0 {
-			continue
-		}
-		e.alerts[a.Fingerprint] = a
-	}
-	return nil
-}
-
-func (e *Engine) saveStateLocked() {
-	doc := stateDoc{Version: 1, Alerts: e.sortedAlertsLocked()}
-	b, err := json.Marshal(doc)
-	if err == nil {
-		err = outbox.WriteFileAtomic(e.statePath(), b)
-	}
-	if err != nil {
-		e.logger.Error("cannot save alert state", "path", e.statePath(), "err", err)
-	}
-}
-
 // Alerts returns the current alerts (pending, firing, recently resolved).
+// It never waits on the disk.
 func (e *Engine) Alerts() []Alert {
 	if e == nil {
 		return nil
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	p := e.view.Load()
+	if p == nil {
+		return nil
+	}
+	out := slices.Clone(*p)
+	for i := range out {
+		out[i].Labels, out[i].Annotations = maps.Clone(out[i].Labels), maps.Clone(out[i].Annotations)
+	}
+	return out
+}
+
+// publishLocked refreshes the view Alerts and the metrics read.
+func (e *Engine) publishLocked() {
 	var out []Alert
 	for _, a := range e.sortedAlertsLocked() {
 		c := *a
 		c.Labels, c.Annotations = maps.Clone(a.Labels), maps.Clone(a.Annotations)
 		out = append(out, c)
 	}
-	return out
+	e.view.Store(&out)
+}
+
+// Health says whether notifications are durable. It is false, with the
+// reason, while the outbox or alerts.json cannot be written: notifications
+// are then delivered from memory (lost if the agent stops first) and a
+// restart may re-send or miss some. It recovers by itself once a write
+// succeeds (Observe retries the disk at every evaluation). It never waits
+// on the disk; a nil Engine is healthy.
+func (e *Engine) Health() (ok bool, reason string) {
+	if e == nil {
+		return true, ""
+	}
+	if err := e.outbox.WriteErr(); err != nil {
+		return false, "alert outbox " + e.outbox.Dir() + " cannot be written, notifications are kept in memory only: " + err.Error()
+	}
+	if held := e.outbox.Stats().Held; held > 0 {
+		return false, fmt.Sprintf("alert outbox %s: %d notifications not yet written to disk", e.outbox.Dir(), held)
+	}
+	if p := e.stateErr.Load(); p != nil {
+		return false, "alert state " + e.statePath() + " cannot be saved: " + (*p).Error()
+	}
+	return true, ""
+}
+
+// Close ends the engine's ownership of its outbox directory: later Observe
+// calls do nothing and the directory lock is released, so the engine of a
+// reloaded configuration can open it. Call it after Run has returned.
+func (e *Engine) Close() error {
+	if e == nil {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil
+	}
+	e.closed = true
+	return e.outbox.Close()
 }

@@ -230,12 +230,14 @@ func TestRestartKeepsState(t *testing.T) {
 
 	// Restart: the same dir, a new engine. Nothing new for the firing
 	// alert, the pending one keeps its clock, a resolve is not lost.
+	e.Close() // a stopped process releases the outbox lock
 	e2 := mustNew(t, cfg, fastOptions(t))
 	e2.Observe(result(lost, degr), t0.Add(60*time.Second))
 	want := []string{"firing:SpofRedundancyLost/PSU2", "firing:SpofRedundancyDegraded/sdb"}
 	if got := queued(e2); !slices.Equal(got, want) {
 		t.Fatalf("after restart: %q, want %q", got, want)
 	}
+	e2.Close()
 	e3 := mustNew(t, cfg, fastOptions(t))
 	e3.Observe(result(degr), t0.Add(90*time.Second))
 	want = append(want, "resolved:SpofRedundancyLost/PSU2")
@@ -360,6 +362,7 @@ func TestOutboxFaultsThroughEngine(t *testing.T) {
 	writeFile(t, files[0], string(b[:len(b)/2]))
 	writeFile(t, filepath.Join(dir, "99999999999999999999.entry"), "not an entry")
 
+	e.Close() // a stopped process releases the outbox lock
 	e2 := mustNew(t, cfg, fastOptions(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -483,6 +486,7 @@ func TestEntriesOfRemovedReceiverAreQuarantined(t *testing.T) {
 		t.Fatal("nothing queued")
 	}
 	cfg.Receivers[0].Name = "ops2"
+	e.Close() // a stopped process releases the outbox lock
 	e2 := mustNew(t, cfg, fastOptions(t))
 	if n := len(e2.outbox.All()); n != 0 {
 		t.Fatalf("%d entries of a removed receiver still queued", n)

@@ -68,12 +68,12 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(m.oldestAge, prometheus.GaugeValue, age)
 	ch <- prometheus.MustNewConstMetric(m.dropped, prometheus.CounterValue, float64(s.Dropped))
 	ch <- prometheus.MustNewConstMetric(m.quarantined, prometheus.CounterValue, float64(s.Quarantined))
+	// Never take e.mu: it is held across fsyncs, and a scrape must not
+	// wait on the disk. Alerts and Stats read published snapshots.
 	counts := map[string]int{StatePending: 0, StateFiring: 0, StateResolved: 0}
-	m.e.mu.Lock()
-	for _, a := range m.e.alerts {
+	for _, a := range m.e.Alerts() {
 		counts[a.State]++
 	}
-	m.e.mu.Unlock()
 	for _, st := range []string{StatePending, StateFiring, StateResolved} {
 		ch <- prometheus.MustNewConstMetric(m.alerts, prometheus.GaugeValue, float64(counts[st]), st)
 	}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spofwatch/spofwatch/alerting/notify"
 	"github.com/spofwatch/spofwatch/alerting/outbox"
 )
 
@@ -22,15 +23,22 @@ type Delivery struct {
 	// Alerts names the alerts carried: "SpofRedundancyLost power/ipmi/psu PSU2 (firing)".
 	Alerts []string `json:"alerts"`
 	// State is queued, retrying, delivered, failed (rejected by the
-	// receiver) or dropped (outbox full).
+	// receiver), dropped (outbox full) or merged (an Alertmanager push
+	// folded into a newer one for the same instance).
 	State    string    `json:"state"`
 	Attempts int       `json:"attempts"`
 	Updated  time.Time `json:"updated"`
 	Error    string    `json:"error,omitempty"`
 }
 
-func deliveryFor(en outbox.Entry, state string) Delivery {
-	d := Delivery{ID: en.ID, Queued: en.Created, Receiver: en.Receiver, URL: outbox.RedactURL(en.URL), Status: "resolved", State: state, Updated: en.Created}
+// deliveryFor describes an entry; an Alertmanager's URL comes from the
+// configuration (redacted), as entries do not hold it.
+func (e *Engine) deliveryFor(en outbox.Entry, state string) Delivery {
+	var u string
+	if t := e.byKey[en.Target()]; t != nil && t.url != "" {
+		u = notify.RedactURL(t.url)
+	}
+	d := Delivery{ID: en.ID, Queued: en.Created, Receiver: en.Receiver, URL: u, Status: "resolved", State: state, Updated: en.Created}
 	for _, a := range en.Alerts {
 		if a.Status == "firing" {
 			d.Status = "firing"

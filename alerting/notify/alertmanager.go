@@ -47,7 +47,7 @@ func (a *Alertmanager) Notify(ctx context.Context, alerts []Alert) error {
 	target := strings.TrimRight(a.URL, "/") + "/api/v2/alerts"
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(b))
 	if err != nil {
-		return &Error{Err: fmt.Errorf("alertmanager %s: %w", redactURL(a.URL), err)}
+		return &Error{Err: fmt.Errorf("alertmanager %s: %w", RedactURL(a.URL), err)}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "spofwatch")
@@ -55,18 +55,7 @@ func (a *Alertmanager) Notify(ctx context.Context, alerts []Alert) error {
 	if a.Now != nil {
 		now = a.Now
 	}
-	return do(a.Client, req, redactURL(target), now)
-}
-
-// redactURL drops userinfo and query, which may hold credentials.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "<unparseable url>"
-	}
-	u.User = nil
-	u.RawQuery = ""
-	return u.String()
+	return do(a.Client, req, RedactURL(target), now)
 }
 
 // stripURL removes the URL (possibly holding credentials) that net/http

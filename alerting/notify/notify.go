@@ -63,10 +63,10 @@ func RetryAfter(err error) time.Duration {
 	return 0
 }
 
-// checkResponse classifies an HTTP response: 2xx delivered; 5xx, 429 and
-// the 4xx that a receiver answers while it is being deployed or its
-// credentials rotated (401, 403, 404, 408, 425) retryable; other 4xx (a
-// payload the receiver will never take) final. Alertmanager's own retrier
+// checkResponse classifies an HTTP response: 2xx delivered; 3xx (never
+// followed) retryable; 5xx, 429 and the 4xx that a receiver answers while
+// it is being deployed or its credentials rotated (401, 403, 404, 408, 425)
+// retryable; other 4xx (a payload the receiver will never take) final. Alertmanager's own retrier
 // gives up on every 4xx but 429; for an agent that must not lose a resolved
 // notification, retrying with capped backoff is the safer side.
 func checkResponse(resp *http.Response, body []byte, peer string, now time.Time) error {
@@ -77,6 +77,15 @@ func checkResponse(resp *http.Response, body []byte, peer string, now time.Time)
 		StatusCode: resp.StatusCode,
 		Retryable:  resp.StatusCode/100 == 5 || retryable4xx[resp.StatusCode],
 		RetryAfter: ParseRetryAfter(resp.Header.Get("Retry-After"), now),
+	}
+	if resp.StatusCode/100 == 3 {
+		// A redirect is retried: it means a moved receiver or a URL
+		// missing its trailing slash, fixed by a config change; queued
+		// entries name their receiver, not the URL, so after the reload
+		// they go to the corrected URL instead of being lost.
+		e.Retryable = true
+		e.Err = fmt.Errorf("post %s: receiver redirects (%s) to %s; redirects are not followed, configure the final URL", peer, resp.Status, RedactURL(resp.Header.Get("Location")))
+		return e
 	}
 	if len(body) > 256 {
 		body = body[:256]

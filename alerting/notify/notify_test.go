@@ -67,6 +67,10 @@ func TestResponseClassification(t *testing.T) {
 		{"ok", 200, nil, false, false, 0},
 		{"accepted", 202, nil, false, false, 0},
 		{"server error", 500, nil, true, true, 0},
+		// Redirects are never followed (a GET without body would be
+		// answered 200); retried until the URL is corrected.
+		{"moved permanently", 301, http.Header{"Location": {"http://x/y"}}, true, true, 0},
+		{"temporary redirect", 307, http.Header{"Location": {"http://x/y"}}, true, true, 0},
 		{"unavailable with retry-after", 503, http.Header{"Retry-After": {"7"}}, true, true, 7 * time.Second},
 		{"too many requests", 429, http.Header{"Retry-After": {"30"}}, true, true, 30 * time.Second},
 		{"bad request", 400, nil, true, false, 0},

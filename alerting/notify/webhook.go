@@ -142,14 +142,20 @@ func (w *Webhook) Notify(ctx context.Context, alerts []Alert) error {
 		req.Header.Set(HeaderTimestamp, ts)
 		req.Header.Set(HeaderSignature, Sign(w.Secret, ts, body))
 	}
-	return do(w.Client, req, redactURL(w.URL), now)
+	return do(w.Client, req, RedactURL(w.URL), now)
 }
 
 func do(c *http.Client, req *http.Request, peer string, now func() time.Time) error {
 	if c == nil {
 		c = http.DefaultClient
 	}
-	resp, err := c.Do(req)
+	// Never follow a redirect: Go re-issues a 301/302/303 as a GET without
+	// the body (keeping auth and signature headers), which the receiver
+	// answers 200 and the notification would be counted delivered though
+	// nobody got it. The 3xx itself becomes the (failed) answer.
+	nc := *c
+	nc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := nc.Do(req)
 	if err != nil {
 		// Network errors and timeouts may heal: retry. The URL is redacted
 		// because it may carry a token.

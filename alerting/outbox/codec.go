@@ -74,6 +74,8 @@ func Decode(b []byte) (Entry, error) {
 		return Entry{}, errors.New("entry has no receiver")
 	case len(e.Alerts) == 0:
 		return Entry{}, errors.New("entry has no alerts")
+	case e.Instance < 0 || (e.Instance > 0 && e.URL != ""):
+		return Entry{}, fmt.Errorf("entry has a bad instance %d", e.Instance)
 	}
 	for i, a := range e.Alerts {
 		if len(a.Labels) == 0 {

@@ -4,18 +4,26 @@
 // fsynced, renamed into place and made durable with an fsync of the
 // directory, so a crash leaves either the whole entry or none of it. File
 // names carry a sequence number that orders delivery. An entry that cannot
-// be decoded (truncated, corrupted, from a future version) is moved to
-// <dir>/quarantine with a log line and never blocks the others. The queue
-// holds at most MaxEntries; beyond that the oldest entry is dropped, logged
-// and counted.
+// be decoded (truncated, corrupted, oversized, from a future version) is
+// moved to <dir>/quarantine with a log line and never blocks the others.
+// The queue holds at most MaxEntries; beyond that the oldest entry is
+// dropped, logged and counted.
+//
+// One Outbox owns its directory at a time (an exclusive flock held until
+// Close), so two engines can never number entries independently or
+// overwrite each other's files.
+//
+// When the disk cannot be written (full, read-only, missing), entries can
+// still be held in memory (Hold) so alerts go out at least on a best-effort
+// basis; WriteErr reports the condition until a write succeeds again.
 package outbox
 
 import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,6 +31,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/spofwatch/spofwatch/alerting/notify"
@@ -31,11 +40,18 @@ import (
 // DefaultMaxEntries bounds the queue when Options.MaxEntries is zero.
 const DefaultMaxEntries = 10000
 
+// DefaultMaxEntryBytes bounds one entry file read at start. A push of the
+// whole active set to Alertmanager is about 1 KiB per alert, so this is
+// thousands of alerts; a larger file is not ours (or is a sparse file left
+// by a broken disk) and is quarantined instead of read into memory.
+const DefaultMaxEntryBytes = 16 << 20
+
 const (
 	queueDir      = "queue"
 	quarantineDir = "quarantine"
 	entrySuffix   = ".entry"
 	tmpSuffix     = ".tmp"
+	probeName     = "probe"
 )
 
 // Entry is one notification for one delivery target.
@@ -44,8 +60,15 @@ type Entry struct {
 	ID uint64 `json:"id"`
 	// Receiver is the configured receiver name.
 	Receiver string `json:"receiver"`
-	// URL names the instance for receivers with several (Alertmanager HA);
-	// empty for webhooks, which use the configured URL.
+	// Instance picks one of the receiver's URLs (1-based) for receivers
+	// with several (Alertmanager HA); 0 for webhooks. Entries name their
+	// destination by this reference, resolved from the running
+	// configuration at delivery time, so a password in a URL never reaches
+	// the disk.
+	Instance int `json:"instance,omitempty"`
+	// URL is how entries written by earlier versions named the instance.
+	// It is read for upgrades (the engine maps it to Instance with
+	// Retarget) and never written.
 	URL     string         `json:"url,omitempty"`
 	Created time.Time      `json:"created"`
 	Alerts  []notify.Alert `json:"alerts"`
@@ -53,77 +76,162 @@ type Entry struct {
 
 // Target identifies the delivery queue an entry belongs to. Entries of one
 // target are delivered in ID order.
-func (e Entry) Target() string { return Target(e.Receiver, e.URL) }
-
-// Target builds a target key from a receiver name and instance URL.
-// RedactURL hides a password in a URL (https://user:xxxxx@am:9093) for
-// logs, errors and the API; the URL itself is only used to send.
-func RedactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		// Never echo what might hold a secret and did not even parse.
-		return "(unparseable URL)"
+func (e Entry) Target() string {
+	if e.URL != "" {
+		// An old-format entry not yet retargeted: matches no target.
+		return e.Receiver + " " + e.URL
 	}
-	return u.Redacted()
+	return Target(e.Receiver, e.Instance)
 }
 
-func Target(receiver, url string) string {
-	if url == "" {
+// Target builds a target key from a receiver name and instance number
+// (1-based; 0 for receivers with one destination).
+func Target(receiver string, instance int) string {
+	if instance == 0 {
 		return receiver
 	}
-	return receiver + " " + url
+	return receiver + " #" + strconv.Itoa(instance)
 }
+
+// FS is what the outbox writes through. The default is the real file
+// system; tests inject a disk that is full, read-only or stalls in fsync.
+type FS interface {
+	// Write writes all of b to f, a new file in the outbox.
+	Write(f *os.File, b []byte) error
+	// Sync flushes f (a file or a directory) to stable storage.
+	Sync(f *os.File) error
+}
+
+type osFS struct{}
+
+func (osFS) Write(f *os.File, b []byte) error { _, err := f.Write(b); return err }
+func (osFS) Sync(f *os.File) error            { return f.Sync() }
 
 // Options configure Open.
 type Options struct {
 	Dir        string
 	MaxEntries int
-	Logger     *slog.Logger
+	// MaxEntryBytes bounds an entry file read at start (DefaultMaxEntryBytes
+	// when zero).
+	MaxEntryBytes int64
+	Logger        *slog.Logger
 	// OnDrop is called (with the lock held: keep it short) for every entry
 	// dropped to make room.
 	OnDrop func(Entry)
+	// FS is the file system writes go through; the real one when nil.
+	FS FS
 }
 
 // Outbox is safe for concurrent use.
 type Outbox struct {
-	dir    string
-	max    int
-	logger *slog.Logger
-	onDrop func(Entry)
+	dir      string
+	max      int
+	maxBytes int64
+	logger   *slog.Logger
+	onDrop   func(Entry)
+	fs       FS
 
+	// mu guards the fields below and is held across disk writes and
+	// fsyncs. Readers that must never wait on the disk (metrics, health)
+	// use the atomics instead.
 	mu      sync.Mutex
 	nextID  uint64
 	entries map[uint64]Entry
+	held    map[uint64]bool // entries only in memory: not written yet
+	lock    *os.File        // the directory, flocked; nil when not owned
+	closed  bool
 
+	stats       atomic.Pointer[Stats]
+	writeErr    atomic.Pointer[error]
 	dropped     atomic.Uint64
 	quarantined atomic.Uint64
 }
 
-// Open opens or creates the outbox at opts.Dir and loads every pending
-// entry, quarantining those that do not decode.
+// ErrLocked is returned by Open when another Outbox (in this process or
+// another) owns the directory.
+var ErrLocked = errors.New("outbox directory is in use by another alert engine")
+
+// Open opens or creates the outbox at opts.Dir, takes ownership of it and
+// loads every pending entry, quarantining those that do not decode.
+//
+// A directory that cannot be created or read does not fail Open: the
+// outbox starts in memory only, with WriteErr saying why, so alerts still
+// go out. Only a directory owned by someone else (ErrLocked) fails.
 func Open(opts Options) (*Outbox, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("outbox: no directory given")
 	}
 	o := &Outbox{
-		dir:     opts.Dir,
-		max:     cmp.Or(opts.MaxEntries, DefaultMaxEntries),
-		logger:  opts.Logger,
-		onDrop:  opts.OnDrop,
-		entries: map[uint64]Entry{},
-		nextID:  1,
+		dir:      opts.Dir,
+		max:      cmp.Or(opts.MaxEntries, DefaultMaxEntries),
+		maxBytes: cmp.Or(opts.MaxEntryBytes, DefaultMaxEntryBytes),
+		logger:   opts.Logger,
+		onDrop:   opts.OnDrop,
+		fs:       opts.FS,
+		entries:  map[uint64]Entry{},
+		held:     map[uint64]bool{},
+		nextID:   1,
 	}
 	if o.logger == nil {
 		o.logger = slog.New(slog.DiscardHandler)
 	}
+	if o.fs == nil {
+		o.fs = osFS{}
+	}
+	if err := o.own(); err != nil {
+		if errors.Is(err, ErrLocked) {
+			return nil, err
+		}
+		o.startInMemory(err)
+		return o, nil
+	}
+	if err := o.load(); err != nil {
+		o.startInMemory(err)
+	}
+	o.publishLocked()
+	return o, nil
+}
+
+// startInMemory runs the outbox without its directory. Numbering starts
+// at the clock so entries written once the disk is back sort after, and
+// never overwrite, files left from before that this run could not read.
+func (o *Outbox) startInMemory(err error) {
+	o.logger.Error("outbox unusable; notifications are kept in memory only until it can be written", "dir", o.dir, "err", err)
+	o.setWriteErr(err)
+	o.nextID = max(o.nextID, uint64(time.Now().UnixNano()))
+	o.publishLocked()
+}
+
+// own creates the directories and takes the exclusive lock on the outbox
+// directory.
+func (o *Outbox) own() error {
+	if o.lock != nil {
+		return nil
+	}
 	for _, d := range []string{o.dir, o.queuePath(""), filepath.Join(o.dir, quarantineDir)} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
-			return nil, fmt.Errorf("outbox: create %s: %w", d, err)
+			return fmt.Errorf("outbox: create %s: %w", d, err)
 		}
 	}
+	f, err := os.Open(o.dir)
+	if err != nil {
+		return fmt.Errorf("outbox: open %s: %w", o.dir, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return fmt.Errorf("outbox %s: %w", o.dir, ErrLocked)
+		}
+		return fmt.Errorf("outbox: lock %s: %w", o.dir, err)
+	}
+	o.lock = f
+	return nil
+}
+
+func (o *Outbox) load() error {
 	des, err := os.ReadDir(o.queuePath(""))
 	if err != nil {
-		return nil, fmt.Errorf("outbox: read %s: %w", o.queuePath(""), err)
+		return fmt.Errorf("outbox: read %s: %w", o.queuePath(""), err)
 	}
 	for _, de := range des {
 		name := de.Name()
@@ -146,7 +254,7 @@ func Open(opts Options) (*Outbox, error) {
 			o.quarantine(name, "entry name is not a sequence number")
 			continue
 		}
-		b, err := os.ReadFile(path)
+		b, err := o.readEntry(path)
 		if err != nil {
 			o.quarantine(name, err.Error())
 			continue
@@ -162,7 +270,28 @@ func Open(opts Options) (*Outbox, error) {
 		o.entries[id] = e
 		o.nextID = max(o.nextID, id+1)
 	}
-	return o, nil
+	return nil
+}
+
+// readEntry reads one entry file, refusing files over the size limit
+// before reading them.
+func (o *Outbox) readEntry(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() > o.maxBytes {
+		return nil, fmt.Errorf("entry is %d bytes, over the %d-byte limit for one entry", fi.Size(), o.maxBytes)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, o.maxBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > o.maxBytes {
+		return nil, fmt.Errorf("entry is over the %d-byte limit for one entry", o.maxBytes)
+	}
+	return b, nil
 }
 
 func (o *Outbox) queuePath(name string) string { return filepath.Join(o.dir, queueDir, name) }
@@ -181,47 +310,156 @@ func (o *Outbox) quarantine(name, reason string) {
 func entryName(id uint64) string { return fmt.Sprintf("%020d%s", id, entrySuffix) }
 
 // Enqueue durably stores entries, assigning their IDs in order, and returns
-// them. When it returns nil every entry survives a crash. When the queue is
-// full the oldest entries are dropped to make room.
+// them. When it returns nil every entry survives a crash. When it fails,
+// nothing is stored (see Hold). When the queue is full the oldest entries
+// are dropped to make room.
 func (o *Outbox) Enqueue(entries ...Entry) ([]Entry, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if o.closed {
+		return nil, errors.New("outbox: closed")
+	}
+	if o.lock == nil {
+		// Started in memory: try to take the directory over now.
+		if err := o.own(); err != nil {
+			o.setWriteErr(err)
+			return nil, err
+		}
+	}
 	out := make([]Entry, 0, len(entries))
-	var written []string
 	for _, e := range entries {
 		e.ID = o.nextID
-		b, err := Encode(e)
-		if err != nil {
-			o.removeFiles(written)
-			return nil, fmt.Errorf("outbox: encode entry for %s: %w", e.Receiver, err)
-		}
-		name := entryName(e.ID)
-		if err := writeFileSync(o.queuePath(name), b); err != nil {
-			o.removeFiles(written)
-			return nil, fmt.Errorf("outbox: %w", err)
-		}
 		o.nextID++
-		written = append(written, name)
 		out = append(out, e)
 	}
-	if err := syncDir(o.queuePath("")); err != nil {
-		o.removeFiles(written)
-		return nil, fmt.Errorf("outbox: %w", err)
+	if err := o.writeLocked(out); err != nil {
+		o.nextID -= uint64(len(out))
+		o.setWriteErr(err)
+		return nil, err
 	}
+	o.setWriteErr(nil)
 	for _, e := range out {
 		o.entries[e.ID] = e
 	}
+	o.trimLocked()
+	o.publishLocked()
+	return out, nil
+}
+
+// writeLocked writes entries (IDs assigned) and fsyncs the directory; on
+// error it removes what it wrote.
+func (o *Outbox) writeLocked(entries []Entry) error {
+	var written []string
+	for _, e := range entries {
+		b, err := Encode(e)
+		if err != nil {
+			o.removeFiles(written)
+			return fmt.Errorf("outbox: encode entry for %s: %w", e.Receiver, err)
+		}
+		name := entryName(e.ID)
+		if err := o.writeFileSync(o.queuePath(name), b); err != nil {
+			o.removeFiles(written)
+			return fmt.Errorf("outbox: %w", err)
+		}
+		written = append(written, name)
+	}
+	if err := o.syncDir(o.queuePath("")); err != nil {
+		o.removeFiles(written)
+		return fmt.Errorf("outbox: %w", err)
+	}
+	return nil
+}
+
+// Hold stores entries in memory only, for when Enqueue failed: they are
+// delivered like any other (best effort: lost if the agent stops) and
+// written out by Flush once the disk takes writes again.
+func (o *Outbox) Hold(entries ...Entry) []Entry {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := make([]Entry, 0, len(entries))
+	for _, e := range entries {
+		e.ID = o.nextID
+		o.nextID++
+		o.entries[e.ID] = e
+		o.held[e.ID] = true
+		out = append(out, e)
+	}
+	o.trimLocked()
+	o.publishLocked()
+	return out
+}
+
+// Flush writes held entries to disk, or when there are none and the last
+// write failed, probes the disk with a scratch file. A nil error clears
+// WriteErr.
+func (o *Outbox) Flush() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return errors.New("outbox: closed")
+	}
+	err := o.own()
+	if err == nil {
+		var held []Entry
+		for id := range o.held {
+			held = append(held, o.entries[id])
+		}
+		slices.SortFunc(held, func(a, b Entry) int { return cmp.Compare(a.ID, b.ID) })
+		if len(held) > 0 {
+			err = o.writeLocked(held)
+		} else {
+			err = o.probeLocked()
+		}
+		if err == nil {
+			clear(o.held)
+			o.publishLocked()
+			o.logger.Info("outbox writable again", "dir", o.dir, "entries_written", len(held))
+		}
+	}
+	o.setWriteErr(err)
+	return err
+}
+
+func (o *Outbox) probeLocked() error {
+	p := o.queuePath(probeName)
+	if err := o.writeFileSync(p, []byte("probe\n")); err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	if err := os.Remove(p); err != nil {
+		return fmt.Errorf("outbox: remove %s: %w", p, err)
+	}
+	return nil
+}
+
+// WriteErr is the last write error, nil once a write succeeded again. It
+// never waits on the disk.
+func (o *Outbox) WriteErr() error {
+	if p := o.writeErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (o *Outbox) setWriteErr(err error) {
+	if err == nil {
+		o.writeErr.Store(nil)
+		return
+	}
+	o.writeErr.Store(&err)
+}
+
+// trimLocked drops the oldest entries beyond the bound.
+func (o *Outbox) trimLocked() {
 	for len(o.entries) > o.max {
 		oldest := slices.Min(slices.Collect(mapsKeys(o.entries)))
 		e := o.entries[oldest]
 		o.removeLocked(oldest)
 		o.dropped.Add(1)
-		o.logger.Warn("outbox full, dropped oldest notification", "receiver", e.Receiver, "url", RedactURL(e.URL), "id", e.ID, "created", e.Created, "alerts", len(e.Alerts), "max_entries", o.max)
+		o.logger.Warn("outbox full, dropped oldest notification", "receiver", e.Receiver, "instance", e.Instance, "id", e.ID, "created", e.Created, "alerts", len(e.Alerts), "max_entries", o.max)
 		if o.onDrop != nil {
 			o.onDrop(e)
 		}
 	}
-	return out, nil
 }
 
 func mapsKeys(m map[uint64]Entry) func(func(uint64) bool) {
@@ -242,18 +480,18 @@ func (o *Outbox) removeFiles(names []string) {
 
 // writeFileSync writes b to path through a temporary file: write, fsync,
 // rename. The caller fsyncs the directory.
-func writeFileSync(path string, b []byte) error {
+func (o *Outbox) writeFileSync(path string, b []byte) error {
 	tmp := path + tmpSuffix
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("create %s: %w", tmp, err)
 	}
-	if _, err := f.Write(b); err != nil {
+	if err := o.fs.Write(f, b); err != nil {
 		f.Close()
 		os.Remove(tmp)
 		return fmt.Errorf("write %s: %w", tmp, err)
 	}
-	if err := f.Sync(); err != nil {
+	if err := o.fs.Sync(f); err != nil {
 		f.Close()
 		os.Remove(tmp)
 		return fmt.Errorf("fsync %s: %w", tmp, err)
@@ -269,22 +507,34 @@ func writeFileSync(path string, b []byte) error {
 	return nil
 }
 
-// WriteFileAtomic writes a whole file durably (temp file, fsync, rename,
-// fsync of the directory). The alert state file uses it too.
-func WriteFileAtomic(path string, b []byte) error {
-	if err := writeFileSync(path, b); err != nil {
+// WriteFile durably writes a whole file in the outbox directory (temp
+// file, fsync, rename, fsync of the directory), through the same file
+// system as the queue. The alert state file uses it.
+func (o *Outbox) WriteFile(name string, b []byte) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return errors.New("outbox: closed")
+	}
+	if o.lock == nil {
+		if err := o.own(); err != nil {
+			return err
+		}
+	}
+	path := filepath.Join(o.dir, name)
+	if err := o.writeFileSync(path, b); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(path))
+	return o.syncDir(o.dir)
 }
 
-func syncDir(dir string) error {
+func (o *Outbox) syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", dir, err)
 	}
 	defer d.Close()
-	if err := d.Sync(); err != nil {
+	if err := o.fs.Sync(d); err != nil {
 		return fmt.Errorf("fsync %s: %w", dir, err)
 	}
 	return nil
@@ -328,6 +578,7 @@ func (o *Outbox) Remove(ids ...uint64) {
 	for _, id := range ids {
 		o.removeLocked(id)
 	}
+	o.publishLocked()
 }
 
 func (o *Outbox) removeLocked(id uint64) {
@@ -335,6 +586,14 @@ func (o *Outbox) removeLocked(id uint64) {
 		return
 	}
 	delete(o.entries, id)
+	if o.held[id] {
+		delete(o.held, id)
+		return
+	}
+	if o.closed || o.lock == nil {
+		// The directory belongs to someone else now: leave its files alone.
+		return
+	}
 	p := o.queuePath(entryName(id))
 	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 		o.logger.Warn("cannot remove outbox entry", "path", p, "err", err)
@@ -347,18 +606,30 @@ type Stats struct {
 	Oldest      time.Time // zero when empty
 	Dropped     uint64
 	Quarantined uint64
+	// Held counts entries kept in memory only (the disk refused them).
+	Held int
 }
 
-// Stats returns the current depth, oldest entry time and counters.
-func (o *Outbox) Stats() Stats {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	s := Stats{Entries: len(o.entries), Dropped: o.dropped.Load(), Quarantined: o.quarantined.Load()}
+// publishLocked refreshes the snapshot Stats returns, so a reader never
+// takes mu, which is held across fsyncs.
+func (o *Outbox) publishLocked() {
+	s := Stats{Entries: len(o.entries), Held: len(o.held)}
 	for _, e := range o.entries {
 		if s.Oldest.IsZero() || e.Created.Before(s.Oldest) {
 			s.Oldest = e.Created
 		}
 	}
+	o.stats.Store(&s)
+}
+
+// Stats returns the current depth, oldest entry time and counters. It never
+// waits on the disk.
+func (o *Outbox) Stats() Stats {
+	var s Stats
+	if p := o.stats.Load(); p != nil {
+		s = *p
+	}
+	s.Dropped, s.Quarantined = o.dropped.Load(), o.quarantined.Load()
 	return s
 }
 
@@ -367,12 +638,72 @@ func (o *Outbox) Dir() string { return o.dir }
 
 // Quarantine moves a loaded entry out of the queue, for entries that decode
 // but can no longer be delivered (their receiver left the configuration).
+// An old-format entry's URL is redacted on the way, so the quarantine
+// holds no password.
 func (o *Outbox) Quarantine(id uint64, reason string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if _, ok := o.entries[id]; !ok {
+	e, ok := o.entries[id]
+	if !ok {
 		return
 	}
 	delete(o.entries, id)
+	defer o.publishLocked()
+	if o.held[id] {
+		delete(o.held, id)
+		return
+	}
+	if e.URL != "" && o.lock != nil {
+		e.URL = notify.RedactURL(e.URL)
+		if b, err := Encode(e); err == nil {
+			if err := o.writeFileSync(o.queuePath(entryName(id)), b); err != nil {
+				o.logger.Warn("cannot redact the URL of an old-format outbox entry", "id", id, "err", err)
+			}
+		}
+	}
 	o.quarantine(entryName(id), reason)
+}
+
+// Retarget rewrites an old-format entry (one naming its Alertmanager by
+// URL) to name it by instance number, so the URL and any password in it
+// leave the disk.
+func (o *Outbox) Retarget(id uint64, instance int) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	e, ok := o.entries[id]
+	if !ok {
+		return fmt.Errorf("outbox: no entry %d", id)
+	}
+	e.URL, e.Instance = "", instance
+	if !o.held[id] && o.lock != nil {
+		b, err := Encode(e)
+		if err != nil {
+			return fmt.Errorf("outbox: encode entry %d: %w", id, err)
+		}
+		if err := o.writeFileSync(o.queuePath(entryName(id)), b); err != nil {
+			// Keep delivering it from memory; the file stays as it was.
+			o.logger.Warn("cannot rewrite old-format outbox entry", "id", id, "err", err)
+		} else if err := o.syncDir(o.queuePath("")); err != nil {
+			o.logger.Warn("cannot rewrite old-format outbox entry", "id", id, "err", err)
+		}
+	}
+	o.entries[id] = e
+	return nil
+}
+
+// Close gives up the directory: the lock is released and later calls no
+// longer touch files, so another Outbox may open it.
+func (o *Outbox) Close() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return nil
+	}
+	o.closed = true
+	if o.lock == nil {
+		return nil
+	}
+	err := o.lock.Close() // closing the descriptor releases the flock
+	o.lock = nil
+	return err
 }

@@ -123,6 +123,7 @@ func TestOpenRecoversAndQuarantines(t *testing.T) {
 	b1, _ := os.ReadFile(filepath.Join(q, entryName(1)))
 	os.WriteFile(filepath.Join(q, entryName(7)), b1, 0o600)
 
+	o.Close() // a stopped process releases the directory lock
 	o2, err := Open(Options{Dir: dir})
 	if err != nil {
 		t.Fatal(err)

@@ -202,6 +202,7 @@ func runDaemon(cfg *config.Config, o options, logger *slog.Logger, sig *daemonSi
 			g := a.cur.Load()
 			g.cancel()
 			<-g.done
+			g.eng.Close()
 			return err
 		}
 	}
@@ -220,12 +221,17 @@ func (a *runner) reload(ctx context.Context) {
 		a.logger.Error("config reload rejected; the previous configuration stays in force", "path", a.opts.configFile, "err", err)
 		return
 	}
-	// The alert engine owns its outbox directory: the old one stops before
-	// the new one opens it. Should the new engine fail after all (a secret
-	// file vanished in between), the old configuration is started again.
+	// The alert engine owns its outbox directory (a lock held until Close):
+	// the old one stops delivering and is closed, so a snapshot still on its
+	// way to it is ignored, before the new one opens the directory and reads
+	// alerts.json. Should the new engine fail after all (a secret file
+	// vanished in between), the old configuration is started again.
 	old := a.cur.Load()
 	old.cancel()
 	<-old.done
+	if err := old.eng.Close(); err != nil {
+		a.logger.Warn("closing the previous alert engine", "err", err)
+	}
 	eng, err := newEngine(cfg, a.logger)
 	if err != nil {
 		a.logger.Error("config reload rejected; the previous configuration stays in force", "path", a.opts.configFile, "err", err)
