@@ -133,13 +133,13 @@ func New(cfg Config, opts Options) (*Engine, error) {
 		switch r.Type {
 		case TypeWebhook:
 			w := &notify.Webhook{Receiver: r.Name, URL: r.URL, ExternalURL: cfg.ExternalURL, GroupLabels: groupLabels, Secret: secret, Header: header, Client: client, Now: e.now}
-			e.addTarget(&target{receiver: r.Name, kind: r.Type, send: w.Notify, timeout: r.timeout(), maxDelay: e.backoffMax})
+			e.addTarget(&target{receiver: r.Name, kind: r.Type, send: w.Notify, timeout: r.EffectiveTimeout(), maxDelay: e.backoffMax})
 		case TypeAlertmanager:
 			for _, u := range r.URLs {
 				am := &notify.Alertmanager{URL: u, Client: client, Now: e.now}
 				// Retry no slower than the resend interval so a restarted
 				// Alertmanager has its alerts back within that interval.
-				e.addTarget(&target{receiver: r.Name, url: u, kind: r.Type, send: am.Notify, timeout: r.timeout(), maxDelay: min(e.backoffMax, r.resendInterval()/2)})
+				e.addTarget(&target{receiver: r.Name, url: u, kind: r.Type, send: am.Notify, timeout: r.EffectiveTimeout(), maxDelay: min(e.backoffMax, r.EffectiveResendInterval()/2)})
 			}
 		}
 	}
@@ -219,7 +219,7 @@ func httpSetup(r Receiver) (*http.Client, http.Header, []byte, error) {
 		}
 		tr.TLSClientConfig.RootCAs = pool
 	}
-	return &http.Client{Transport: tr, Timeout: r.timeout()}, header, secret, nil
+	return &http.Client{Transport: tr, Timeout: r.EffectiveTimeout()}, header, secret, nil
 }
 
 // readSecret reads a secret file; trailing newlines and spaces are not part
@@ -246,7 +246,7 @@ func (e *Engine) Observe(res spof.Result, now time.Time) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	minSev := e.cfg.minSeverity()
+	minSev := e.cfg.EffectiveMinSeverity()
 	dirty := false
 	active := map[string]bool{}
 	for _, f := range res.Findings {
@@ -280,7 +280,7 @@ func (e *Engine) Observe(res spof.Result, now time.Time) {
 			a.ClearedAt = time.Time{}
 			dirty = true
 		}
-		if a.State == StatePending && now.Sub(a.ActiveAt) >= e.cfg.pendingFor(f.Code, f.Severity) {
+		if a.State == StatePending && now.Sub(a.ActiveAt) >= e.cfg.PendingFor(f.Code, f.Severity) {
 			a.State, a.FiredAt = StateFiring, now
 			e.amDirty, dirty = true, true
 		}
@@ -299,7 +299,7 @@ func (e *Engine) Observe(res spof.Result, now time.Time) {
 				a.ClearedAt = now
 				dirty = true
 			}
-			if now.Sub(a.ClearedAt) >= e.cfg.keepFiringFor() {
+			if now.Sub(a.ClearedAt) >= e.cfg.EffectiveKeepFiringFor() {
 				a.State, a.ResolvedAt = StateResolved, a.ClearedAt
 				e.amDirty, dirty = true, true
 			}
@@ -316,7 +316,7 @@ func (e *Engine) Observe(res spof.Result, now time.Time) {
 // enqueueLocked queues what the receivers have not been told yet. It
 // reports whether the alert state changed.
 func (e *Engine) enqueueLocked(now time.Time) bool {
-	repeat := e.cfg.repeatInterval()
+	repeat := e.cfg.EffectiveRepeatInterval()
 	var due []*Alert
 	for _, a := range e.sortedAlertsLocked() {
 		switch {
@@ -387,7 +387,7 @@ func (e *Engine) pushEntriesLocked(entries []outbox.Entry, now time.Time, only m
 		}
 		alerts := make([]notify.Alert, 0, len(pushed))
 		for _, a := range pushed {
-			alerts = append(alerts, e.pushAlert(a, now, r.resendInterval()))
+			alerts = append(alerts, e.pushAlert(a, now, r.EffectiveResendInterval()))
 		}
 		for _, u := range r.URLs {
 			entries = append(entries, outbox.Entry{Receiver: r.Name, URL: u, Created: now, Alerts: alerts})
@@ -488,7 +488,7 @@ func (e *Engine) resendLoop(ctx context.Context) {
 			if r.Type != TypeAlertmanager {
 				continue
 			}
-			at := e.lastPush[r.Name].Add(r.resendInterval())
+			at := e.lastPush[r.Name].Add(r.EffectiveResendInterval())
 			if !now.Before(at) {
 				due[r.Name] = true
 			} else if next.IsZero() || at.Before(next) {
