@@ -1,12 +1,17 @@
 package config
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 func TestLoadFull(t *testing.T) {
@@ -120,10 +125,24 @@ func TestUPSTargetRule(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	b, _ := os.ReadFile("testdata/full.yml")
-	f.Add(b)
+	for _, seed := range []string{"testdata/full.yml"} {
+		b, err := os.ReadFile(seed)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
 	f.Add([]byte("ipmi: [\n"))
+	f.Add([]byte("alerting:\n  receivers:\n    - &b {name: a, type: webhook, url: 'http://x/'}\n    - {<<: *b, name: c, tmeout: 1s}\n  for: {warning: soon}\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_, _ = Parse("fuzz.yml", b)
+		_, err := Parse("fuzz.yml", b)
+		// Parity with yaml.v3's own strict decoding: whatever it refuses
+		// (unknown keys, wrong types), Parse refuses too.
+		var c Config
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if derr := dec.Decode(&c); derr != nil && !errors.Is(derr, io.EOF) && err == nil {
+			t.Errorf("yaml.v3 refuses what Parse accepts: %v", derr)
+		}
 	})
 }
