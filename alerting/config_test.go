@@ -58,15 +58,15 @@ func TestConfigYAML(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if c.pendingFor("redundancy_degraded", 2) != 5*time.Minute || c.pendingFor("shared_failure_domain", 2) != time.Minute || c.pendingFor("group_down", 3) != 0 {
+	if c.PendingFor("redundancy_degraded", 2) != 5*time.Minute || c.PendingFor("shared_failure_domain", 2) != time.Minute || c.PendingFor("group_down", 3) != 0 {
 		t.Errorf("pending times: %v %v", c.For, c.ForCode)
 	}
-	if c.keepFiringFor() != 2*time.Minute || c.repeatInterval() != 4*time.Hour || c.OutboxMaxEntries != 5000 {
-		t.Errorf("keep_firing_for %s repeat %s max %d", c.keepFiringFor(), c.repeatInterval(), c.OutboxMaxEntries)
+	if c.EffectiveKeepFiringFor() != 2*time.Minute || c.EffectiveRepeatInterval() != 4*time.Hour || c.OutboxMaxEntries != 5000 {
+		t.Errorf("keep_firing_for %s repeat %s max %d", c.EffectiveKeepFiringFor(), c.EffectiveRepeatInterval(), c.OutboxMaxEntries)
 	}
 	r := c.Receivers
 	if len(r) != 3 || r[0].Timeout != model.Duration(5*time.Second) || r[0].MaxAlerts != 20 || r[0].TLS.CAFile == "" || r[0].Headers["X-Team"] != "storage" ||
-		r[1].BasicAuth == nil || r[1].BasicAuth.Username != "spof" || len(r[2].URLs) != 2 || r[2].resendInterval() != time.Minute {
+		r[1].BasicAuth == nil || r[1].BasicAuth.Username != "spof" || len(r[2].URLs) != 2 || r[2].EffectiveResendInterval() != time.Minute {
 		t.Errorf("receivers %+v", r)
 	}
 
@@ -75,13 +75,13 @@ func TestConfigYAML(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.keepFiringFor() != DefaultKeepFiringFor || d.repeatInterval() != DefaultRepeatInterval || d.pendingFor("redundancy_lost", 3) != 0 || d.pendingFor("no_redundancy", 2) != time.Minute || d.Receivers[0].timeout() != DefaultWebhookTimeout {
+	if d.EffectiveKeepFiringFor() != DefaultKeepFiringFor || d.EffectiveRepeatInterval() != DefaultRepeatInterval || d.PendingFor("redundancy_lost", 3) != 0 || d.PendingFor("no_redundancy", 2) != time.Minute || d.Receivers[0].EffectiveTimeout() != DefaultWebhookTimeout {
 		t.Errorf("defaults not applied: %+v", d)
 	}
 	// keep_firing_for: 0s turns damping off (not the default).
 	z, _ := decodeStrict(t, "alerting:\n  keep_firing_for: 0s\n")
-	if z.keepFiringFor() != 0 {
-		t.Errorf("keep_firing_for 0s gives %s", z.keepFiringFor())
+	if z.EffectiveKeepFiringFor() != 0 {
+		t.Errorf("keep_firing_for 0s gives %s", z.EffectiveKeepFiringFor())
 	}
 
 	for _, bad := range []string{

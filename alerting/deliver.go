@@ -33,7 +33,7 @@ func (e *Engine) resendLoop(ctx context.Context) {
 			if r.Type != TypeAlertmanager {
 				continue
 			}
-			at := e.lastPush[r.Name].Add(r.resendInterval())
+			at := e.lastPush[r.Name].Add(r.EffectiveResendInterval())
 			if !now.Before(at) {
 				due[r.Name] = true
 			} else if next.IsZero() || at.Before(next) {

@@ -45,13 +45,13 @@ func (e *Engine) buildTargets() error {
 		switch r.Type {
 		case TypeWebhook:
 			w := &notify.Webhook{Receiver: r.Name, URL: r.URL, ExternalURL: e.cfg.ExternalURL, GroupLabels: groupLabels, Secret: secret, Header: header, Client: client, Now: e.now}
-			e.addTarget(&target{receiver: r.Name, kind: r.Type, send: w.Notify, timeout: r.timeout(), maxDelay: e.backoffMax})
+			e.addTarget(&target{receiver: r.Name, kind: r.Type, send: w.Notify, timeout: r.EffectiveTimeout(), maxDelay: e.backoffMax})
 		case TypeAlertmanager:
 			for i, u := range r.URLs {
 				am := &notify.Alertmanager{URL: u, Client: client, Now: e.now}
 				// Retry no slower than the resend interval so a restarted
 				// Alertmanager has its alerts back within that interval.
-				e.addTarget(&target{receiver: r.Name, instance: i + 1, url: u, kind: r.Type, send: am.Notify, timeout: r.timeout(), maxDelay: min(e.backoffMax, r.resendInterval()/2)})
+				e.addTarget(&target{receiver: r.Name, instance: i + 1, url: u, kind: r.Type, send: am.Notify, timeout: r.EffectiveTimeout(), maxDelay: min(e.backoffMax, r.EffectiveResendInterval()/2)})
 			}
 		}
 	}
@@ -107,7 +107,7 @@ func httpSetup(r Receiver) (*http.Client, http.Header, []byte, error) {
 		}
 		tr.TLSClientConfig.RootCAs = pool
 	}
-	return &http.Client{Transport: tr, Timeout: r.timeout()}, header, secret, nil
+	return &http.Client{Transport: tr, Timeout: r.EffectiveTimeout()}, header, secret, nil
 }
 
 // readSecret reads a secret file; trailing newlines and spaces are not part

@@ -30,7 +30,7 @@ func (e *Engine) Observe(res spof.Result, now time.Time) {
 	}
 	defer e.publishLocked()
 	dirty := e.healLocked()
-	minSev := e.cfg.minSeverity()
+	minSev := e.cfg.EffectiveMinSeverity()
 	active := map[string]bool{}
 	for _, f := range res.Findings {
 		if f.Severity < minSev {
@@ -63,7 +63,7 @@ func (e *Engine) Observe(res spof.Result, now time.Time) {
 			a.ClearedAt = time.Time{}
 			dirty = true
 		}
-		if a.State == StatePending && now.Sub(a.ActiveAt) >= e.cfg.pendingFor(f.Code, f.Severity) {
+		if a.State == StatePending && now.Sub(a.ActiveAt) >= e.cfg.PendingFor(f.Code, f.Severity) {
 			a.State, a.FiredAt = StateFiring, now
 			e.amDirty, dirty = true, true
 		}
@@ -82,7 +82,7 @@ func (e *Engine) Observe(res spof.Result, now time.Time) {
 				a.ClearedAt = now
 				dirty = true
 			}
-			if now.Sub(a.ClearedAt) >= e.cfg.keepFiringFor() {
+			if now.Sub(a.ClearedAt) >= e.cfg.EffectiveKeepFiringFor() {
 				a.State, a.ResolvedAt = StateResolved, a.ClearedAt
 				e.amDirty, dirty = true, true
 			}
@@ -112,7 +112,7 @@ func (e *Engine) healLocked() bool {
 // enqueueLocked queues what the receivers have not been told yet. It
 // reports whether the alert state changed.
 func (e *Engine) enqueueLocked(now time.Time) bool {
-	repeat := e.cfg.repeatInterval()
+	repeat := e.cfg.EffectiveRepeatInterval()
 	var due []*Alert
 	for _, a := range e.sortedAlertsLocked() {
 		switch {
@@ -183,7 +183,7 @@ func (e *Engine) pushEntriesLocked(entries []outbox.Entry, now time.Time, only m
 		}
 		alerts := make([]notify.Alert, 0, len(pushed))
 		for _, a := range pushed {
-			alerts = append(alerts, e.pushAlert(a, now, r.resendInterval()))
+			alerts = append(alerts, e.pushAlert(a, now, r.EffectiveResendInterval()))
 		}
 		for i := range r.URLs {
 			entries = append(entries, outbox.Entry{Receiver: r.Name, Instance: i + 1, Created: now, Alerts: alerts})

@@ -4,11 +4,13 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"net"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -17,7 +19,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/spofwatch/spofwatch/alerting"
+	"github.com/spofwatch/spofwatch/internal/secretfile"
+	"github.com/spofwatch/spofwatch/ups"
 )
 
 // CollectorNames are the collectors a user can enable or disable, in the
@@ -38,10 +41,13 @@ type Config struct {
 	// label it is plugged into.
 	PowerFeeds map[string]string `yaml:"power_feeds"`
 	// Alerting configures the alert engine and its receivers.
-	Alerting alerting.Config `yaml:"alerting"`
+	Alerting Alerting `yaml:"alerting"`
 
 	// File is the path the config was loaded from ("" for defaults).
 	File string `yaml:"-"`
+	// Warnings are problems that do not stop the config from working
+	// (file:line: message), for the caller to log once per load.
+	Warnings []string `yaml:"-"`
 }
 
 // CollectorConfig is a collector's schedule.
@@ -97,6 +103,14 @@ func Default() *Config {
 	return &Config{RAID: RAIDConfig{ZpoolPath: "zpool", StorcliPath: "storcli64"}}
 }
 
+// MaxFileSize bounds the config file. A real one is a few KiB; the bound
+// keeps a wrong path (/dev/zero, a log) from exhausting memory.
+const MaxFileSize = 1 << 20
+
+// maxErrors bounds the errors reported for one file: past this many, the
+// rest are noise (or a file that is not a spofwatch config at all).
+const maxErrors = 50
+
 // Error is a configuration error with its position.
 type Error struct {
 	File string
@@ -105,50 +119,78 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	if e.Line > 0 {
+	switch {
+	case e.File == "":
+		return e.Msg
+	case e.Line > 0:
 		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
 	}
 	return fmt.Sprintf("%s: %s", e.File, e.Msg)
 }
 
-// Load reads and validates a config file, including the secret files it
-// names. A missing file is an error: the caller decides whether an absent
-// default path is acceptable.
+// Load reads and validates a config file, including the secret and CA
+// files it names; it is the one validation path of `check`, the daemon and
+// a reload. A missing file is an error: the caller decides whether an
+// absent default path is acceptable. Every problem is reported, each as
+// file:line: message, in line order.
 func Load(path string) (*Config, error) {
-	b, err := os.ReadFile(path)
+	b, err := readBounded(path, MaxFileSize)
 	if err != nil {
-		return nil, &Error{File: path, Msg: fmt.Sprintf("cannot read config: %v", unwrapPath(err))}
+		return nil, &Error{File: path, Msg: fmt.Sprintf("cannot read config: %v", err)}
 	}
 	return Parse(path, b)
 }
 
-// Parse validates config bytes; path is used in messages and to resolve
-// nothing else.
+// readBounded reads at most limit bytes, refusing a larger file. It reads
+// through a limited reader: /dev/zero or a pipe that never ends costs limit
+// bytes, not all memory.
+func readBounded(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, unwrapPath(err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, unwrapPath(err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("larger than the %d bytes allowed", limit)
+	}
+	return b, nil
+}
+
+// Parse validates config bytes, reading the secret and CA files they name;
+// path is used in messages only.
 func Parse(path string, b []byte) (*Config, error) {
 	cfg := Default()
 	cfg.File = path
+	if len(b) > MaxFileSize {
+		return nil, &Error{File: path, Msg: fmt.Sprintf("cannot read config: larger than the %d bytes allowed", MaxFileSize)}
+	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(b, &root); err != nil {
 		return nil, yamlError(path, err)
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	// An empty file decodes to io.EOF: all defaults.
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return nil, yamlError(path, err)
+	v := validator{file: path, root: &root, files: true}
+	w := schemaWalker{v: &v, seen: map[walkKey]bool{}}
+	w.walk(&root, reflect.TypeFor[Config]())
+	// An empty file (or one with only comments) is all defaults.
+	if root.Kind != 0 && len(root.Content) > 0 {
+		if err := root.Decode(cfg); err != nil {
+			v.add(yamlError(path, err))
+			return nil, v.err()
+		}
 	}
-	v := validator{file: path, root: &root}
 	cfg.validate(&v)
-	if len(v.errs) > 0 {
-		return nil, errors.Join(v.errs...)
+	if err := v.err(); err != nil {
+		return nil, err
 	}
+	cfg.Warnings = v.warnings
 	return cfg, nil
 }
 
-var (
-	reUnknownField = regexp.MustCompile(`^line (\d+): field (\S+) not found in type (\S+)$`)
-	reLine         = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
-)
+var reLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 
 // yamlError rewrites yaml.v3's messages into file:line: message form, one
 // error per problem.
@@ -157,14 +199,12 @@ func yamlError(path string, err error) error {
 	if errors.As(err, &te) {
 		var errs []error
 		for _, msg := range te.Errors {
-			if m := reUnknownField.FindStringSubmatch(msg); m != nil {
-				line, _ := strconv.Atoi(m[1])
-				errs = append(errs, &Error{File: path, Line: line, Msg: fmt.Sprintf("unknown key %q in %s", m[2], section(m[3]))})
-				continue
-			}
 			if m := reLine.FindStringSubmatch(msg); m != nil {
 				line, _ := strconv.Atoi(m[1])
-				errs = append(errs, &Error{File: path, Line: line, Msg: "wrong type: " + m[2]})
+				if strings.HasPrefix(m[2], "cannot unmarshal") {
+					m[2] = "wrong type: " + m[2]
+				}
+				errs = append(errs, &Error{File: path, Line: line, Msg: m[2]})
 				continue
 			}
 			errs = append(errs, &Error{File: path, Msg: msg})
@@ -175,12 +215,12 @@ func yamlError(path string, err error) error {
 		line, _ := strconv.Atoi(m[1])
 		return &Error{File: path, Line: line, Msg: m[2]}
 	}
-	return &Error{File: path, Msg: "invalid YAML: " + err.Error()}
+	return &Error{File: path, Msg: "invalid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
 }
 
-// section turns a Go type name from yaml.v3 into the config section it is.
+// section turns a Go type name into the config section it is.
 func section(goType string) string {
-	switch strings.TrimPrefix(goType, "config.") {
+	switch goType {
 	case "Config":
 		return "the top level"
 	case "CollectorConfig":
@@ -193,6 +233,14 @@ func section(goType string) string {
 		return "ipmi"
 	case "UPSConfig":
 		return "ups[]"
+	case "Alerting":
+		return "alerting"
+	case "Receiver":
+		return "alerting.receivers[]"
+	case "BasicAuth":
+		return "alerting.receivers[].basic_auth"
+	case "TLSConfig":
+		return "alerting.receivers[].tls"
 	}
 	return goType
 }
@@ -205,16 +253,87 @@ func unwrapPath(err error) error {
 	return err
 }
 
+// validator collects every problem of one file with its line.
 type validator struct {
 	file string
-	root *yaml.Node
-	errs []error
+	root *yaml.Node // nil when validating values without a document
+	// files says whether to read the secret and CA files the config names.
+	files    bool
+	errs     []*Error
+	warnings []string
 }
 
 // failf records an error at the line of the key path (keys and list
 // indexes as strings: "ups", "1", "password_file").
 func (v *validator) failf(path []string, format string, args ...any) {
 	v.errs = append(v.errs, &Error{File: v.file, Line: lineOf(v.root, path), Msg: strings.Join(path, ".") + ": " + fmt.Sprintf(format, args...)})
+}
+
+// errAt records an error at a known line.
+func (v *validator) errAt(line int, msg string) {
+	v.errs = append(v.errs, &Error{File: v.file, Line: line, Msg: msg})
+}
+
+// add records the errors of err (an *Error or a join of them).
+func (v *validator) add(err error) {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			v.add(e)
+		}
+		return
+	}
+	var ce *Error
+	if errors.As(err, &ce) {
+		v.errs = append(v.errs, ce)
+		return
+	}
+	v.errs = append(v.errs, &Error{File: v.file, Msg: err.Error()})
+}
+
+// err joins the errors in line order (errors without a line first), at
+// most maxErrors of them.
+func (v *validator) err() error {
+	if len(v.errs) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(v.errs, func(a, b *Error) int { return a.Line - b.Line })
+	errs := make([]error, 0, min(len(v.errs), maxErrors)+1)
+	for i, e := range v.errs {
+		if i == maxErrors {
+			errs = append(errs, &Error{File: v.file, Msg: fmt.Sprintf("%d more errors not shown", len(v.errs)-maxErrors)})
+			break
+		}
+		errs = append(errs, e)
+	}
+	return errors.Join(errs...)
+}
+
+// secret reads the secret file at the key path when files are checked,
+// and warns when others may read it.
+func (v *validator) secret(path []string, file string) string {
+	if file == "" || !v.files {
+		return ""
+	}
+	s, err := secretfile.Read(file)
+	if err != nil {
+		v.failf(path, "%v", err)
+		return ""
+	}
+	if s.ReadableByOthers() {
+		v.warnings = append(v.warnings, (&Error{File: v.file, Line: lineOf(v.root, path), Msg: fmt.Sprintf(
+			"%s: secret file %s is readable by group or others (mode %04o); chmod 600 it", strings.Join(path, "."), file, s.Mode.Perm())}).Error())
+	}
+	return string(s.Value)
+}
+
+// caFile checks a CA bundle the way its user will load it.
+func (v *validator) caFile(path []string, file string) {
+	if file == "" || !v.files {
+		return
+	}
+	if _, err := secretfile.CertPool(file); err != nil {
+		v.failf(path, "%v", err)
+	}
 }
 
 // lineOf finds the line of a key path in the parsed document, or the line
@@ -228,6 +347,9 @@ func lineOf(n *yaml.Node, path []string) int {
 	}
 	line := n.Line
 	for _, p := range path {
+		for n.Kind == yaml.AliasNode && n.Alias != nil {
+			n = n.Alias
+		}
 		switch n.Kind {
 		case yaml.MappingNode:
 			found := false
@@ -256,21 +378,14 @@ func lineOf(n *yaml.Node, path []string) int {
 	return line
 }
 
-var labelName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
-
-// reservedLabels are set by spofwatch on alerts and metrics.
-var reservedLabels = map[string]bool{"alertname": true, "severity": true, "instance": true, "group": true, "member": true, "job": true}
-
 func (c *Config) validate(v *validator) {
-	for k := range c.HostLabels {
-		switch {
-		case !labelName.MatchString(k) || strings.HasPrefix(k, "__"):
-			v.failf([]string{"host_labels", k}, "%q is not a valid Prometheus label name", k)
-		case reservedLabels[k]:
-			v.failf([]string{"host_labels", k}, "%q is set by spofwatch itself; choose another name", k)
+	for _, k := range sortedKeys(c.HostLabels) {
+		if err := CheckHostLabelName(k); err != nil {
+			v.failf([]string{"host_labels", k}, "%v", err)
 		}
 	}
-	for name, cc := range c.Collectors {
+	for _, name := range sortedKeys(c.Collectors) {
+		cc := c.Collectors[name]
 		if !slices.Contains(CollectorNames, name) {
 			v.failf([]string{"collectors", name}, "unknown collector %q (known: %s)", name, strings.Join(CollectorNames, ", "))
 		}
@@ -299,11 +414,9 @@ func (c *Config) validate(v *validator) {
 		}
 		names[u.Name] = true
 	}
-	if err := c.Alerting.Validate(); err != nil {
-		v.failf([]string{"alerting"}, "%v", err)
-	}
-	for psu, feed := range c.PowerFeeds {
-		if strings.TrimSpace(feed) == "" {
+	c.Alerting.validate(v, v.files)
+	for _, psu := range sortedKeys(c.PowerFeeds) {
+		if strings.TrimSpace(c.PowerFeeds[psu]) == "" {
 			v.failf([]string{"power_feeds", psu}, "empty feed for %q", psu)
 		}
 	}
@@ -328,77 +441,42 @@ func (c *IPMIConfig) validate(v *validator) {
 	if c.PSURequired < 0 {
 		v.failf([]string{"ipmi", "psu_required"}, "must not be negative")
 	}
-	if c.PasswordFile != "" {
-		pw, err := readSecret(c.PasswordFile)
-		if err != nil {
-			v.failf([]string{"ipmi", "password_file"}, "%v", err)
-		}
-		c.Password = pw
-	}
+	c.Password = v.secret([]string{"ipmi", "password_file"}, c.PasswordFile)
 }
 
 func (u *UPSConfig) validate(v *validator, at []string) {
 	if u.Name == "" {
 		v.failf(at, "name is required")
 	}
-	if _, _, _, err := ParseUPSTarget(u.Target); err != nil {
+	if err := checkUPSTarget(u.Target); err != nil {
 		v.failf(append(at, "target"), "%v", err)
 	}
 	if u.MaxLoad < 0 || u.MaxLoad > 1000 {
 		v.failf(append(at, "max_load"), "%v is not a load percentage", u.MaxLoad)
 	}
-	if u.PasswordFile != "" {
-		pw, err := readSecret(u.PasswordFile)
-		if err != nil {
-			v.failf(append(at, "password_file"), "%v", err)
-		}
-		u.Password = pw
-	}
-	if u.CAFile != "" {
-		if _, err := os.Stat(u.CAFile); err != nil {
-			v.failf(append(at, "ca_file"), "%v", err)
-		}
-	}
+	u.Password = v.secret(append(at, "password_file"), u.PasswordFile)
+	v.caFile(append(at, "ca_file"), u.CAFile)
 }
 
-// ParseUPSTarget splits "upsname@host:port" (host and port optional, as in
-// upsc); the port defaults to 3493.
-func ParseUPSTarget(t string) (ups, host string, port int, err error) {
-	ups, hostport, hasHost := strings.Cut(t, "@")
-	if ups == "" {
-		return "", "", 0, fmt.Errorf("target %q: want upsname@host[:port]", t)
-	}
-	host, port = "localhost", 3493
-	if hasHost {
-		h, p, hasPort := strings.Cut(hostport, ":")
-		if strings.HasPrefix(hostport, "[") { // [::1]:3493
-			end := strings.Index(hostport, "]")
-			if end < 0 {
-				return "", "", 0, fmt.Errorf("target %q: unterminated IPv6 address", t)
-			}
-			h = hostport[1:end]
-			p, hasPort = strings.CutPrefix(hostport[end+1:], ":")
-		}
-		if h != "" {
-			host = h
-		}
-		if hasPort {
-			if port, err = strconv.Atoi(p); err != nil || port <= 0 || port > 65535 {
-				return "", "", 0, fmt.Errorf("target %q: bad port %q", t, p)
-			}
-		}
-	}
-	return ups, host, port, nil
-}
-
-// readSecret reads a secret file, trimming one trailing newline. The error
-// names the file but never the content.
-func readSecret(path string) (string, error) {
-	b, err := os.ReadFile(path)
+// checkUPSTarget checks a target as the ups collector will parse it, plus
+// the port range, which ups.ParseTarget leaves to the dialer.
+func checkUPSTarget(t string) error {
+	_, addr, err := ups.ParseTarget(t)
 	if err != nil {
-		return "", fmt.Errorf("cannot read secret file %s: %v", path, unwrapPath(err))
+		return err
 	}
-	return strings.TrimRight(string(b), "\r\n"), nil
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("target %q: %w", t, err)
+	}
+	if port, err := strconv.Atoi(p); err != nil || port <= 0 || port > 65535 {
+		return fmt.Errorf("target %q: bad port %q", t, p)
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
 }
 
 func orDefault(s, d string) string {

@@ -1,11 +1,17 @@
 package config
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 func TestLoadFull(t *testing.T) {
@@ -89,34 +95,54 @@ func TestMissingFile(t *testing.T) {
 	}
 }
 
-func TestParseUPSTarget(t *testing.T) {
+// The UPS target rule is ups.ParseTarget's (the collector's), plus a port
+// range check; config has no parser of its own.
+func TestUPSTargetRule(t *testing.T) {
 	tests := []struct {
-		in         string
-		ups, host  string
-		port       int
-		shouldFail bool
+		target string
+		ok     bool
 	}{
-		{"ups-a", "ups-a", "localhost", 3493, false},
-		{"ups-a@nut1", "ups-a", "nut1", 3493, false},
-		{"ups-a@nut1:13493", "ups-a", "nut1", 13493, false},
-		{"ups-a@[::1]:3493", "ups-a", "::1", 3493, false},
-		{"@nut1", "", "", 0, true},
-		{"a@h:0", "", "", 0, true},
-		{"a@[::1", "", "", 0, true},
+		{"ups-a", true},
+		{"ups-a@nut1", true},
+		{"ups-a@nut1:13493", true},
+		{"ups-a@[::1]:3493", true},
+		{"@nut1", false},
+		{"a@h:0", false},
+		{"a@h:99999", false},
+		{"a@h:", false},
+		{`a"b@h`, false}, // upsd does not allow the quote; the old parser did
 	}
 	for _, tt := range tests {
-		ups, host, port, err := ParseUPSTarget(tt.in)
-		if (err != nil) != tt.shouldFail || (!tt.shouldFail && (ups != tt.ups || host != tt.host || port != tt.port)) {
-			t.Errorf("%q: %q %q %d %v", tt.in, ups, host, port, err)
+		y := fmt.Sprintf("ups:\n  - name: a\n    target: '%s'\n", tt.target)
+		_, err := Parse("t.yml", []byte(y))
+		if (err == nil) != tt.ok {
+			t.Errorf("target %q: err = %v, want ok=%v", tt.target, err, tt.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "t.yml:3: ups.0.target: ") {
+			t.Errorf("target %q: error lacks its line: %v", tt.target, err)
 		}
 	}
 }
 
 func FuzzParse(f *testing.F) {
-	b, _ := os.ReadFile("testdata/full.yml")
-	f.Add(b)
+	for _, seed := range []string{"testdata/full.yml"} {
+		b, err := os.ReadFile(seed)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
 	f.Add([]byte("ipmi: [\n"))
+	f.Add([]byte("alerting:\n  receivers:\n    - &b {name: a, type: webhook, url: 'http://x/'}\n    - {<<: *b, name: c, tmeout: 1s}\n  for: {warning: soon}\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_, _ = Parse("fuzz.yml", b)
+		_, err := Parse("fuzz.yml", b)
+		// Parity with yaml.v3's own strict decoding: whatever it refuses
+		// (unknown keys, wrong types), Parse refuses too.
+		var c Config
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if derr := dec.Decode(&c); derr != nil && !errors.Is(derr, io.EOF) && err == nil {
+			t.Errorf("yaml.v3 refuses what Parse accepts: %v", derr)
+		}
 	})
 }

@@ -137,5 +137,13 @@ func loadConfig(o options, logger *slog.Logger) (*config.Config, error) {
 			return config.Default(), nil
 		}
 	}
-	return config.Load(o.configFile)
+	cfg, err := config.Load(o.configFile)
+	if err != nil {
+		return nil, err
+	}
+	// Once per load: at start, on each reload and by check.
+	for _, w := range cfg.Warnings {
+		logger.Warn("configuration warning", "detail", w)
+	}
+	return cfg, nil
 }

@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -117,6 +118,81 @@ var badConfigs = []struct{ name, body, want string }{
 	{"unknown key", "host_labels:\n  rack: r1\nipmi:\n  interface: open\n  pasword_file: /x\n", `spofwatch.yml:5: unknown key "pasword_file" in ipmi`},
 	{"wrong type", "ipmi:\n  port: six-two-three\n", "spofwatch.yml:2: wrong type: cannot unmarshal !!str `six-two...` into int"},
 	{"unreadable password_file", "ups:\n  - name: a\n    target: a@localhost\n    password_file: /nonexistent/ups.pw\n", "spofwatch.yml:4: ups.0.password_file: cannot read secret file /nonexistent/ups.pw"},
+	// Files the alert engine reads are checked by the same path as the
+	// rest, with their line: check used to pass these and the daemon
+	// refused them without one.
+	{"missing secret_file", webhookConfig("      secret_file: /nonexistent/hook.secret\n"), "spofwatch.yml:6: alerting.receivers.0.secret_file: cannot read secret file /nonexistent/hook.secret: no such file or directory"},
+	{"missing bearer_token_file", webhookConfig("      bearer_token_file: /nonexistent/hook.token\n"), "spofwatch.yml:6: alerting.receivers.0.bearer_token_file: cannot read secret file /nonexistent/hook.token"},
+	{"missing basic_auth password_file", webhookConfig("      basic_auth:\n        username: spof\n        password_file: /nonexistent/hook.pw\n"), "spofwatch.yml:8: alerting.receivers.0.basic_auth.password_file: cannot read secret file /nonexistent/hook.pw"},
+	{"missing tls.ca_file", webhookConfig("      tls:\n        ca_file: /nonexistent/ca.pem\n"), "spofwatch.yml:7: alerting.receivers.0.tls.ca_file: cannot read CA file /nonexistent/ca.pem"},
+	// Header values with CR/LF or names with a space make every send fail.
+	{"header value with CRLF", webhookConfig("      headers:\n        X-Team: \"ops\\r\\nX-Evil: 1\"\n"), `spofwatch.yml:7: alerting.receivers.0.headers.X-Team: receiver "ops": header X-Team: value has a control character`},
+	{"header name with a space", webhookConfig("      headers:\n        \"X Team\": ops\n"), `spofwatch.yml:7: alerting.receivers.0.headers.X Team: receiver "ops": header name "X Team"`},
+	{"alerting duration", "alerting:\n  repeat_interval: often\n", `spofwatch.yml:2: "often" is not a duration`},
+}
+
+// webhookConfig is a config with one webhook receiver; extra lines are
+// appended to it from line 6 on.
+func webhookConfig(extra string) string {
+	return "alerting:\n  receivers:\n    - name: ops\n      type: webhook\n      url: http://127.0.0.1:1/hook\n" + extra
+}
+
+// Every error of a file is reported, each on its own line, in line order:
+// not only the first, not all at the alerting: line.
+func TestConfigErrorsAllReported(t *testing.T) {
+	body := "alerting:\n  repeat_interval: often\n  receivers:\n    - name: ops\n      type: webhook\n      url: http://127.0.0.1:1/hook\n      secret_file: /nonexistent/hook.secret\nhost_labels:\n  job: x\n"
+	cfg := writeConfig(t, t.TempDir(), body)
+	_, errOut, code := execCheck(t, "--config.file="+cfg)
+	if code != report.ExitUnknown {
+		t.Errorf("exit %d, want 3", code)
+	}
+	var at []int
+	for _, w := range []string{`:2: "often" is not a duration`, ":7: alerting.receivers.0.secret_file: ", `:9: host_labels.job: "job" is set by spofwatch itself`} {
+		i := strings.Index(errOut, cfg+w)
+		if i < 0 {
+			t.Errorf("stderr lacks %q:\n%s", cfg+w, errOut)
+		}
+		at = append(at, i)
+	}
+	if !slices.IsSorted(at) {
+		t.Errorf("errors not in line order:\n%s", errOut)
+	}
+}
+
+// A secret file others may read is a warning, logged once per load, with
+// the line that names it; it does not stop the agent.
+func TestSecretReadableByOthersWarnsOnce(t *testing.T) {
+	dir := t.TempDir()
+	tok := filepath.Join(dir, "hook.token")
+	if err := os.WriteFile(tok, []byte("t0ken\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(tok, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, dir, webhookConfig("      bearer_token_file: "+tok+"\n"))
+	out, errOut, code := execCheck(t, append(fixture(t, "nvme-single")[:3], "--config.file="+cfg)...)
+	if code != report.ExitWarning {
+		t.Errorf("exit %d, want 1 (the fixture's verdict)\n%s%s", code, out, errOut)
+	}
+	want := cfg + ":6: alerting.receivers.0.bearer_token_file: secret file " + tok + " is readable by group or others (mode 0644)"
+	if n := strings.Count(errOut, want); n != 1 {
+		t.Errorf("warning %q logged %d times:\n%s", want, n, errOut)
+	}
+}
+
+// A config path that never ends is refused after 1 MiB, by check and by
+// the daemon alike.
+func TestConfigTooLarge(t *testing.T) {
+	want := "/dev/zero: cannot read config: larger than the 1048576 bytes allowed"
+	_, errOut, code := execCheck(t, "--config.file=/dev/zero")
+	if code != report.ExitUnknown || !strings.Contains(errOut, want) {
+		t.Errorf("check: exit %d, stderr %q", code, errOut)
+	}
+	out, err := exec.Command(binary, "--config.file=/dev/zero", "--web.listen-address=127.0.0.1:"+freePort(t)).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() == 0 || !strings.Contains(string(out), want) {
+		t.Errorf("daemon: %v\n%s", err, out)
+	}
 }
 
 func TestConfigErrorsCheckExits3(t *testing.T) {
