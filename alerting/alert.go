@@ -1,15 +1,16 @@
 package alerting
 
 import (
-	"fmt"
+	"maps"
 	"net/url"
-	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/prometheus/common/model"
 
 	"github.com/spofwatch/spofwatch/alerting/notify"
+	"github.com/spofwatch/spofwatch/config"
 	"github.com/spofwatch/spofwatch/spof"
 )
 
@@ -44,11 +45,6 @@ type Alert struct {
 	// ResolvedPosts counts pushes to Alertmanager that carried the resolve.
 	ResolvedPosts int `json:"resolvedPosts,omitempty"`
 }
-
-var labelNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
-
-// reservedLabels are set from the finding; host labels may not replace them.
-var reservedLabels = []string{"alertname", "severity", "instance", "group", "member"}
 
 // labelsFor builds an alert's labels. An empty member is left out, as
 // Prometheus does with empty label values, so the fingerprint matches what
@@ -157,15 +153,11 @@ func (e *Engine) pushAlert(a *Alert, now time.Time, resend time.Duration) notify
 	return n
 }
 
+// checkHostLabels applies the one host-label rule set (config's).
 func checkHostLabels(hl map[string]string) error {
-	for k := range hl {
-		if !labelNameRE.MatchString(k) || strings.HasPrefix(k, "__") {
-			return fmt.Errorf("host label %q is not a valid label name", k)
-		}
-		for _, r := range reservedLabels {
-			if k == r {
-				return fmt.Errorf("host label %q collides with an alert label set by spofwatch", k)
-			}
+	for _, k := range slices.Sorted(maps.Keys(hl)) {
+		if err := config.CheckHostLabelName(k); err != nil {
+			return err
 		}
 	}
 	return nil

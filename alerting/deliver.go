@@ -12,6 +12,7 @@ import (
 
 	"github.com/spofwatch/spofwatch/alerting/notify"
 	"github.com/spofwatch/spofwatch/alerting/outbox"
+	"github.com/spofwatch/spofwatch/internal/redact"
 )
 
 // resendLoop re-posts active alerts to every Alertmanager receiver each
@@ -117,7 +118,7 @@ func (e *Engine) deliverLoop(ctx context.Context, t *target) {
 			e.outbox.Remove(ids...)
 			e.metrics.sent.WithLabelValues(t.receiver).Add(float64(len(batch)))
 			e.recent.updateAll(ids, "delivered", attempt, "")
-			e.logger.Debug("notification delivered", "receiver", t.receiver, "peer", notify.RedactURL(t.url), "alerts", len(alerts), "attempts", attempt)
+			e.logger.Debug("notification delivered", "receiver", t.receiver, "peer", redact.URL(t.url), "alerts", len(alerts), "attempts", attempt)
 			attempt = 0
 			continue
 		}
@@ -125,7 +126,7 @@ func (e *Engine) deliverLoop(ctx context.Context, t *target) {
 		if !notify.Retryable(err) {
 			e.outbox.Remove(ids...)
 			e.recent.updateAll(ids, "failed", attempt, err.Error())
-			e.logger.Error("notification rejected, not retrying", "receiver", t.receiver, "peer", notify.RedactURL(t.url), "attempts", attempt, "err", err)
+			e.logger.Error("notification rejected, not retrying", "receiver", t.receiver, "peer", redact.URL(t.url), "attempts", attempt, "err", err)
 			attempt = 0
 			continue
 		}
@@ -134,7 +135,7 @@ func (e *Engine) deliverLoop(ctx context.Context, t *target) {
 			delay = min(ra, maxRetryAfter)
 		}
 		e.recent.updateAll(ids, "retrying", attempt, err.Error())
-		e.logger.Warn("notification failed, will retry", "receiver", t.receiver, "peer", notify.RedactURL(t.url), "attempts", attempt, "retry_in", delay, "err", err)
+		e.logger.Warn("notification failed, will retry", "receiver", t.receiver, "peer", redact.URL(t.url), "attempts", attempt, "retry_in", delay, "err", err)
 		select {
 		case <-ctx.Done():
 			return

@@ -11,8 +11,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/spofwatch/spofwatch/alerting/notify"
 	"github.com/spofwatch/spofwatch/alerting/outbox"
+	"github.com/spofwatch/spofwatch/internal/redact"
 )
 
 // enqueue writes entries to the outbox and wakes their delivery loops.
@@ -97,7 +97,7 @@ func (e *Engine) openOutbox(fs outbox.FS) error {
 			}
 		}
 		if e.byKey[en.Target()] == nil {
-			ob.Quarantine(en.ID, fmt.Sprintf("receiver %q (instance %d, url %q) is no longer configured", en.Receiver, en.Instance, notify.RedactURL(en.URL)))
+			ob.Quarantine(en.ID, fmt.Sprintf("receiver %q (instance %d, url %q) is no longer configured", en.Receiver, en.Instance, redact.URL(en.URL)))
 			continue
 		}
 		e.recent.add(e.deliveryFor(en, "queued"))

@@ -6,16 +6,14 @@ package alerting
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"fmt"
 	"net/http"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/spofwatch/spofwatch/alerting/notify"
 	"github.com/spofwatch/spofwatch/alerting/outbox"
+	"github.com/spofwatch/spofwatch/internal/secretfile"
 )
 
 // target is one delivery queue: a webhook, or one Alertmanager instance.
@@ -97,29 +95,18 @@ func httpSetup(r Receiver) (*http.Client, http.Header, []byte, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: r.TLS.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
 	if r.TLS.CAFile != "" {
-		pem, err := os.ReadFile(r.TLS.CAFile)
+		pool, err := secretfile.CertPool(r.TLS.CAFile)
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("read tls.ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, nil, nil, fmt.Errorf("tls.ca_file %s: no PEM certificate found", r.TLS.CAFile)
+			return nil, nil, nil, fmt.Errorf("tls.ca_file: %w", err)
 		}
 		tr.TLSClientConfig.RootCAs = pool
 	}
 	return &http.Client{Transport: tr, Timeout: r.EffectiveTimeout()}, header, secret, nil
 }
 
-// readSecret reads a secret file; trailing newlines and spaces are not part
-// of the secret (editors add them).
+// readSecret reads a secret file by the project's one rule (bounded,
+// trailing whitespace trimmed, empty refused).
 func readSecret(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read secret: %w", err)
-	}
-	b = []byte(strings.TrimRight(string(b), "\r\n\t "))
-	if len(b) == 0 {
-		return nil, fmt.Errorf("secret file %s is empty", path)
-	}
-	return b, nil
+	s, err := secretfile.Read(path)
+	return s.Value, err
 }

@@ -7,8 +7,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/spofwatch/spofwatch/alerting/notify"
 	"github.com/spofwatch/spofwatch/alerting/outbox"
+	"github.com/spofwatch/spofwatch/internal/redact"
 )
 
 // Delivery is one notification and what became of it, for the status page
@@ -36,7 +36,7 @@ type Delivery struct {
 func (e *Engine) deliveryFor(en outbox.Entry, state string) Delivery {
 	var u string
 	if t := e.byKey[en.Target()]; t != nil && t.url != "" {
-		u = notify.RedactURL(t.url)
+		u = redact.URL(t.url)
 	}
 	d := Delivery{ID: en.ID, Queued: en.Created, Receiver: en.Receiver, URL: u, Status: "resolved", State: state, Updated: en.Created}
 	for _, a := range en.Alerts {

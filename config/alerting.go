@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/common/model"
 
+	"github.com/spofwatch/spofwatch/internal/redact"
 	"github.com/spofwatch/spofwatch/spof"
 )
 
@@ -286,7 +287,7 @@ func checkURL(s string) error {
 		return errors.New("not a valid URL")
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%q: want an absolute http or https URL", u.Redacted())
+		return fmt.Errorf("%q: want an absolute http or https URL", redact.URL(s))
 	}
 	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/spofwatch/spofwatch/internal/redact"
 )
 
 // postableAlert is one element of Alertmanager's POST /api/v2/alerts body.
@@ -47,7 +49,7 @@ func (a *Alertmanager) Notify(ctx context.Context, alerts []Alert) error {
 	target := strings.TrimRight(a.URL, "/") + "/api/v2/alerts"
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(b))
 	if err != nil {
-		return &Error{Err: fmt.Errorf("alertmanager %s: %w", RedactURL(a.URL), err)}
+		return &Error{Err: fmt.Errorf("alertmanager %s: %w", redact.URL(a.URL), err)}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "spofwatch")
@@ -55,7 +57,7 @@ func (a *Alertmanager) Notify(ctx context.Context, alerts []Alert) error {
 	if a.Now != nil {
 		now = a.Now
 	}
-	return do(a.Client, req, RedactURL(target), now)
+	return do(a.Client, req, redact.URL(target), now)
 }
 
 // stripURL removes the URL (possibly holding credentials) that net/http

@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/spofwatch/spofwatch/internal/redact"
 )
 
 // Alert statuses, as Alertmanager spells them.
@@ -84,7 +86,7 @@ func checkResponse(resp *http.Response, body []byte, peer string, now time.Time)
 		// entries name their receiver, not the URL, so after the reload
 		// they go to the corrected URL instead of being lost.
 		e.Retryable = true
-		e.Err = fmt.Errorf("post %s: receiver redirects (%s) to %s; redirects are not followed, configure the final URL", peer, resp.Status, RedactURL(resp.Header.Get("Location")))
+		e.Err = fmt.Errorf("post %s: receiver redirects (%s) to %s; redirects are not followed, configure the final URL", peer, resp.Status, redact.URL(resp.Header.Get("Location")))
 		return e
 	}
 	if len(body) > 256 {

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/spofwatch/spofwatch/internal/redact"
 )
 
 // Webhook signature headers. The signature is HMAC-SHA256 with the
@@ -142,7 +144,7 @@ func (w *Webhook) Notify(ctx context.Context, alerts []Alert) error {
 		req.Header.Set(HeaderTimestamp, ts)
 		req.Header.Set(HeaderSignature, Sign(w.Secret, ts, body))
 	}
-	return do(w.Client, req, RedactURL(w.URL), now)
+	return do(w.Client, req, redact.URL(w.URL), now)
 }
 
 func do(c *http.Client, req *http.Request, peer string, now func() time.Time) error {

@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/spofwatch/spofwatch/alerting/notify"
+	"github.com/spofwatch/spofwatch/internal/redact"
 )
 
 // DefaultMaxEntries bounds the queue when Options.MaxEntries is zero.
@@ -654,7 +655,7 @@ func (o *Outbox) Quarantine(id uint64, reason string) {
 		return
 	}
 	if e.URL != "" && o.lock != nil {
-		e.URL = notify.RedactURL(e.URL)
+		e.URL = redact.URL(e.URL)
 		if b, err := Encode(e); err == nil {
 			if err := o.writeFileSync(o.queuePath(entryName(id)), b); err != nil {
 				o.logger.Warn("cannot redact the URL of an old-format outbox entry", "id", id, "err", err)

@@ -72,7 +72,8 @@ func allRules() []rule {
 		{"report", "outputs depend on the core and spof, never on collectors, a source or a hardware library", func(d string) bool {
 			return under(d, "collectors") || isSource(d) || isHardwareLibrary(d)
 		}},
-		{"alerting", "alerting and collectors never import each other", func(d string) bool { return under(d, "collectors") || isSource(d) }},
+		{"alerting", "alerting and collectors never import each other; alerting needs no hardware library", func(d string) bool { return under(d, "collectors") || isHardwareLibrary(d) }},
+		{"config", "config owns the schema: alerting imports config, never the reverse", func(d string) bool { return under(d, "alerting") || under(d, "collectors") || under(d, "agent") }},
 		{"collectors", "alerting and collectors never import each other", func(d string) bool { return under(d, "alerting") || under(d, "config") }},
 	}
 	for _, s := range sources {
@@ -123,6 +124,8 @@ func TestRulesRecogniseBannedEdges(t *testing.T) {
 		{"collectors", module + "alerting/notify", true},
 		{"agent", module + "collectors", true},
 		{"agent", module + "spof", false},
+		{"config", module + "alerting", true},
+		{"config", module + "ups", false},
 	}
 	for _, c := range cases {
 		if got := find(c.pkg).banned(c.dep); got != c.banned {
