@@ -22,7 +22,7 @@ const maxNUTConfBytes = 64 << 10
 // unprivileged, so without this anyone on the host could answer there and
 // be believed. why says what was found, for a log line.
 //
-// In each of nutConfDirs, the first that has a nut.conf decides:
+// Of etc/nut and etc/ups, the first with a nut.conf decides:
 //   - nut.conf must set MODE=standalone or MODE=netserver (the modes that
 //     start upsd; none, netclient, controlled and manual do not), and
 //   - upsd.conf or ups.conf must exist beside it (they come with the
