@@ -3,9 +3,10 @@ package collectors
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,16 +50,39 @@ type UPSConfig struct {
 
 // UPSOptions configure the ups collector.
 type UPSOptions struct {
-	// UPS lists the configured UPSes. Empty means: probe ProbeAddress and
-	// monitor every UPS it lists; nothing answering is agent.ErrNoData.
+	// UPS lists the configured UPSes. Empty means: when NUT is set up to
+	// run upsd on this host (ups.LocalServerConfigured under RootPath),
+	// probe ProbeAddress and monitor the UPSes it lists; otherwise, or
+	// with nothing answering, agent.ErrNoData.
 	UPS          []UPSConfig
 	ProbeAddress string
+	// RootPath is the host's root directory (--path.rootfs) under which
+	// the local NUT configuration is looked up; default "/".
+	RootPath string
+	// MaxUPS bounds the UPSes taken from a probed upsd (default
+	// DefaultMaxUPSPerServer); MaxVars the variables read per UPS (default
+	// ups.DefaultMaxVars). Anything beyond is a collector_unavailable
+	// finding naming the upsd and the counts.
+	MaxUPS  int
+	MaxVars int
 	// Timeout bounds one upsd server's poll, dial to LOGOUT (default 5 s).
 	Timeout time.Duration
 	Logger  *slog.Logger
-	// Now is the clock for the last-good-read metric (default time.Now).
+	// Now is the clock for the last-good-read metric and the log reminders
+	// (default time.Now).
 	Now func() time.Time
+	// RemindEvery is how often an unchanged upsd failure is logged again
+	// (default 10 min); a changed failure is logged at once.
+	RemindEvery time.Duration
 }
+
+// DefaultMaxUPSPerServer bounds the UPSes monitored from one probed upsd:
+// a host has one or two; thousands are a hostile or broken server.
+const DefaultMaxUPSPerServer = 64
+
+// DefaultUPSRemindEvery is how often an unchanged upsd failure is logged
+// again.
+const DefaultUPSRemindEvery = 10 * time.Minute
 
 // Group attribute keys set on every ups/nut/<name> group. ApplyPowerFeeds
 // reads AttrUPSStatus and AttrUPSLoad back, so the scheduler needs nothing
@@ -100,8 +124,18 @@ type UPSCollector struct {
 	mu       sync.Mutex
 	lastGood map[string]time.Time
 	probed   bool // the probe address answered once: failing later is an error
+	// failing is the logged failure of each upsd session (see logSessions).
+	failing map[string]upsdFailure
 
 	descStatus, descCharge, descRuntime, descLoad, descInput, descOutput, descUp, descLastGood *prometheus.Desc
+}
+
+// upsdFailure is a logged upsd failure: its normalised text and when it
+// was last logged.
+type upsdFailure struct {
+	key    string
+	since  time.Time
+	logged time.Time
 }
 
 // NewUPS validates the configuration (targets, CA files) and returns the
@@ -113,14 +147,30 @@ func NewUPS(opts UPSOptions) (*UPSCollector, error) {
 	if opts.ProbeAddress == "" {
 		opts.ProbeAddress = DefaultUPSProbeAddress
 	}
+	if opts.RootPath == "" {
+		opts.RootPath = "/"
+	}
+	if opts.MaxUPS <= 0 {
+		opts.MaxUPS = DefaultMaxUPSPerServer
+	}
+	if opts.MaxVars <= 0 {
+		opts.MaxVars = ups.DefaultMaxVars
+	}
+	if opts.RemindEvery <= 0 {
+		opts.RemindEvery = DefaultUPSRemindEvery
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	c := &UPSCollector{opts: opts, log: opts.Logger.With("collector", "ups"), lastGood: map[string]time.Time{}}
+	c := &UPSCollector{opts: opts, log: opts.Logger.With("collector", "ups"), lastGood: map[string]time.Time{}, failing: map[string]upsdFailure{}}
 	seen := map[string]bool{}
+	// One *tls.Config per CA file: UPSes on one upsd with the same
+	// credentials and CA then share a connection (ups.Poll groups by
+	// equal Options).
+	tlsByCA := map[string]*tls.Config{}
 	for i, cfg := range opts.UPS {
 		upsName, addr, err := ups.ParseTarget(cfg.Target)
 		if err != nil {
@@ -141,8 +191,11 @@ func NewUPS(opts UPSOptions) (*UPSCollector, error) {
 			return nil, fmt.Errorf("ups[%d] %s: ca_file is set but starttls is not", i, t.name)
 		}
 		if cfg.StartTLS && cfg.CAFile != "" {
-			if t.tls, err = ups.TLSConfigFromCAFile(cfg.CAFile); err != nil {
-				return nil, fmt.Errorf("ups[%d] %s: %w", i, t.name, err)
+			if t.tls = tlsByCA[cfg.CAFile]; t.tls == nil {
+				if t.tls, err = ups.TLSConfigFromCAFile(cfg.CAFile); err != nil {
+					return nil, fmt.Errorf("ups[%d] %s: %w", i, t.name, err)
+				}
+				tlsByCA[cfg.CAFile] = t.tls
 			}
 		}
 		c.targets = append(c.targets, t)
@@ -167,36 +220,62 @@ type upsRead struct {
 	target upsTarget
 	state  ups.State
 	err    error
+	// vars counts the variables upsd listed, dropped counts those beyond
+	// MaxVars that were not read.
+	vars, dropped int
 }
 
 // Collect polls every upsd server once (one connection each, in parallel)
-// and returns one group per UPS. A UPS whose driver is gone or stale is an
-// unknown group with the reason; when no server can be reached at all,
-// Collect returns an error (collector_unavailable).
+// and returns one group per UPS. A configured UPS always has its group,
+// from the first poll on: unreachable, its driver gone or stale, it is an
+// unknown group with the reason, and spofwatch_ups_up 0. Only probing
+// fails as a whole: a probed upsd that answered once and no longer does is
+// an error (collector_unavailable).
 func (c *UPSCollector) Collect(ctx context.Context) (agent.Result, error) {
+	var res agent.Result
 	targets := c.targets
-	if len(targets) == 0 {
+	probing := len(targets) == 0
+	if probing {
+		var excess *spof.Condition
 		var err error
-		targets, err = c.probe(ctx)
+		targets, excess, err = c.probe(ctx)
 		if err != nil {
-			return agent.Result{}, err
+			return agent.Result{}, stableError(err)
+		}
+		if excess != nil {
+			res.HostConditions = append(res.HostConditions, *excess)
 		}
 	}
-	reads, failed, sessions := c.pollAll(ctx, targets)
-	if failed == sessions {
-		// Every server is unreachable: the whole source is unavailable.
-		var errs []error
-		for _, r := range reads {
-			errs = append(errs, r.err)
-		}
-		return agent.Result{}, fmt.Errorf("no upsd reachable: %w", errors.Join(upsDedupErrs(errs)...))
+	poll := ups.Poll(ctx, c.pollTargets(targets))
+	if err := ctx.Err(); err != nil {
+		// Cut short (shutdown, overall deadline): not the UPSes' state.
+		return agent.Result{}, fmt.Errorf("ups poll interrupted: %w", err)
+	}
+	if probing && poll.AllFailed() {
+		return agent.Result{}, stableError(fmt.Errorf("upsd on %s listed its UPSes, then failed: %w", c.opts.ProbeAddress, poll.Sessions[0].Err))
 	}
 	now := c.opts.Now()
-	var res agent.Result
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, r := range reads {
-		g := upsGroup(r.target, r.state, r.err)
+	if !probing {
+		c.logSessions(poll.Sessions, now)
+	}
+	for i, pr := range poll.Reads {
+		r := upsRead{target: targets[i], err: pr.Err, vars: len(pr.Vars.Vars) + pr.Vars.Dropped, dropped: pr.Vars.Dropped}
+		if pr.Err == nil {
+			r.state = ups.ParseState(pr.Vars)
+		}
+		// The reason without the connection's local port: the same failure
+		// reads the same from one poll to the next.
+		g := upsGroup(r.target, r.state, stableError(r.err))
+		if r.dropped > 0 {
+			g.Conditions = append(g.Conditions, spof.Condition{
+				Code: spof.CodeCollectorUnavailable,
+				Summary: fmt.Sprintf("UPS %s: upsd on %s lists %d variables; only the first %d are read, %d ignored",
+					r.target.name, r.target.addr, r.vars, c.opts.MaxVars, r.dropped),
+				Details: "A UPS lists tens to a few hundred variables. Check what serves this UPS; a variable beyond the limit (ups.status among them) is not seen.",
+			})
+		}
 		res.Groups = append(res.Groups, g)
 		if r.err == nil && g.UnknownReason == "" {
 			c.lastGood[r.target.name] = now
@@ -209,25 +288,98 @@ func (c *UPSCollector) Collect(ctx context.Context) (agent.Result, error) {
 	return res, nil
 }
 
-func upsDedupErrs(errs []error) []error {
-	seen := map[string]bool{}
-	var out []error
-	for _, e := range errs {
-		if e == nil || seen[e.Error()] {
-			continue
-		}
-		seen[e.Error()] = true
-		out = append(out, e)
+// pollTargets turns the collector's targets into package ups targets.
+func (c *UPSCollector) pollTargets(targets []upsTarget) []ups.Target {
+	out := make([]ups.Target, len(targets))
+	for i, t := range targets {
+		out[i] = ups.Target{UPS: t.upsName, Addr: t.addr, Options: ups.Options{
+			Username: t.cfg.Username, Password: t.cfg.Password,
+			StartTLS: t.cfg.StartTLS, TLSConfig: t.tls,
+			Timeout: c.opts.Timeout, MaxVars: c.opts.MaxVars,
+		}}
 	}
 	return out
 }
 
-// probe asks the probe address which UPSes it serves. Nothing answering
-// before anything ever answered is agent.ErrNoData: no NUT on this host.
-func (c *UPSCollector) probe(ctx context.Context) ([]upsTarget, error) {
+// logSessions warns when a upsd session starts failing or fails
+// differently, repeats the warning every RemindEvery while it stays the
+// same, and says when it works again. Failures compare by upsErrorKey, so
+// an ephemeral source port or a deadline's remainder in the text does not
+// count as a change. c.mu is held.
+func (c *UPSCollector) logSessions(sessions []ups.SessionResult, now time.Time) {
+	for _, s := range sessions {
+		id := s.Addr + "\x00" + s.Username + "\x00" + strconv.FormatBool(s.StartTLS)
+		prev, failed := c.failing[id]
+		err := s.Problem()
+		if err == nil {
+			if failed {
+				c.log.Info("upsd answers again", "upsd", s.Addr, "failing_since", prev.since)
+				delete(c.failing, id)
+			}
+			continue
+		}
+		key := upsErrorKey(err)
+		switch {
+		case !failed || prev.key != key:
+			c.log.Warn("upsd unusable: its UPSes are unknown", "upsd", s.Addr, "ups", s.UPS, "err", stableError(err))
+			c.failing[id] = upsdFailure{key: key, since: now, logged: now}
+		case now.Sub(prev.logged) >= c.opts.RemindEvery:
+			c.log.Warn("upsd still unusable: its UPSes are unknown", "upsd", s.Addr, "ups", s.UPS, "failing_since", prev.since, "err", stableError(err))
+			prev.logged = now
+			c.failing[id] = prev
+		}
+	}
+}
+
+// Volatile parts of a network error's text: the local address of a
+// connection ("read tcp 127.0.0.1:41234->127.0.0.1:3493"), whose port is
+// new on every connection, and a duration such as the remaining budget in
+// "no complete reply within 4.998s".
+var (
+	upsLocalAddr = regexp.MustCompile(`[^\s]+:\d+->`)
+	upsDuration  = regexp.MustCompile(`\b\d+(\.\d+)?(ns|µs|us|ms|s|m|h)\b`)
+)
+
+// upsErrorKey is the text of err with the volatile parts normalised, so
+// that the same failure compares equal from one poll to the next.
+func upsErrorKey(err error) string {
+	s := upsLocalAddr.ReplaceAllString(err.Error(), "")
+	return upsDuration.ReplaceAllString(s, "<d>")
+}
+
+// upsStableErr keeps the chain of an error but prints it with the local
+// address of the connection left out, so the scheduler, which logs a
+// collector's error only when its text changes, does not log every poll.
+type upsStableErr struct {
+	msg string
+	err error
+}
+
+func (e *upsStableErr) Error() string { return e.msg }
+func (e *upsStableErr) Unwrap() error { return e.err }
+
+func stableError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &upsStableErr{msg: upsLocalAddr.ReplaceAllString(err.Error(), ""), err: err}
+}
+
+// probe asks the probe address which UPSes it serves, when NUT is set up
+// to run upsd on this host: port 3493 is unprivileged, so anyone on the
+// host could otherwise answer and be believed. No local NUT server, or
+// nothing answering before anything ever answered, is agent.ErrNoData.
+// More than MaxUPS UPSes are cut to the first MaxUPS, and excess says so.
+func (c *UPSCollector) probe(ctx context.Context) (targets []upsTarget, excess *spof.Condition, err error) {
 	c.mu.Lock()
 	probed := c.probed
 	c.mu.Unlock()
+	if ok, why := ups.LocalServerConfigured(os.DirFS(c.opts.RootPath)); !ok {
+		if probed {
+			return nil, nil, fmt.Errorf("upsd on %s was probed before, but NUT is no longer set up for a local upsd: %s", c.opts.ProbeAddress, why)
+		}
+		return nil, nil, fmt.Errorf("%w: no local NUT server configured, %s not probed (%s)", agent.ErrNoData, c.opts.ProbeAddress, why)
+	}
 	timeout := c.opts.Timeout
 	if !probed {
 		timeout = min(timeout, 2*time.Second)
@@ -235,111 +387,37 @@ func (c *UPSCollector) probe(ctx context.Context) ([]upsTarget, error) {
 	cl, err := ups.Dial(ctx, c.opts.ProbeAddress, ups.Options{Timeout: timeout})
 	if err != nil {
 		if probed {
-			return nil, err
+			return nil, nil, err
 		}
-		return nil, fmt.Errorf("%w: no upsd answers on %s (%v)", agent.ErrNoData, c.opts.ProbeAddress, err)
+		return nil, nil, fmt.Errorf("%w: no upsd answers on %s (%v)", agent.ErrNoData, c.opts.ProbeAddress, err)
 	}
 	defer cl.Close()
 	devs, err := cl.ListUPS(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(devs) == 0 {
 		if probed {
-			return nil, fmt.Errorf("upsd on %s lists no UPS any more", c.opts.ProbeAddress)
+			return nil, nil, fmt.Errorf("upsd on %s lists no UPS any more", c.opts.ProbeAddress)
 		}
-		return nil, fmt.Errorf("%w: upsd on %s lists no UPS", agent.ErrNoData, c.opts.ProbeAddress)
+		return nil, nil, fmt.Errorf("%w: upsd on %s lists no UPS", agent.ErrNoData, c.opts.ProbeAddress)
 	}
 	c.mu.Lock()
 	c.probed = true
 	c.mu.Unlock()
-	var out []upsTarget
+	if n := len(devs); n > c.opts.MaxUPS {
+		devs = devs[:c.opts.MaxUPS]
+		excess = &spof.Condition{
+			Code: spof.CodeCollectorUnavailable,
+			Summary: fmt.Sprintf("upsd on %s lists %d UPSes; only the first %d are monitored, %d ignored",
+				c.opts.ProbeAddress, n, c.opts.MaxUPS, n-c.opts.MaxUPS),
+			Details: fmt.Sprintf("A host has one or a few UPSes. Check what listens on %s; list the UPSes to watch under ups: in the configuration.", c.opts.ProbeAddress),
+		}
+	}
 	for _, d := range devs {
-		out = append(out, upsTarget{cfg: UPSConfig{Target: d.Name + "@" + c.opts.ProbeAddress}, name: d.Name, upsName: d.Name, addr: c.opts.ProbeAddress})
+		targets = append(targets, upsTarget{cfg: UPSConfig{Target: d.Name + "@" + c.opts.ProbeAddress}, name: d.Name, upsName: d.Name, addr: c.opts.ProbeAddress})
 	}
-	return out, nil
-}
-
-// upsSession is one connection to one upsd with one set of credentials.
-type upsSession struct {
-	addr    string
-	opts    ups.Options
-	targets []upsTarget
-}
-
-// pollAll reads every target, one connection per distinct server and
-// credentials. It returns the reads in target order, the number of
-// sessions that failed as a whole (dial, TLS, login) and the number of
-// sessions.
-func (c *UPSCollector) pollAll(ctx context.Context, targets []upsTarget) ([]upsRead, int, int) {
-	var order []string
-	byKey := map[string]*upsSession{}
-	for _, t := range targets {
-		key := strings.Join([]string{t.addr, t.cfg.Username, t.cfg.Password, strconv.FormatBool(t.cfg.StartTLS), t.cfg.CAFile}, "\x00")
-		s, ok := byKey[key]
-		if !ok {
-			s = &upsSession{addr: t.addr, opts: ups.Options{
-				Username: t.cfg.Username, Password: t.cfg.Password,
-				StartTLS: t.cfg.StartTLS, TLSConfig: t.tls, Timeout: c.opts.Timeout,
-			}}
-			byKey[key] = s
-			order = append(order, key)
-		}
-		s.targets = append(s.targets, t)
-	}
-	results := make(map[string][]upsRead, len(order))
-	failedSessions := make(map[string]bool, len(order))
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for _, key := range order {
-		s := byKey[key]
-		wg.Go(func() {
-			reads, whole := upsPollSession(ctx, s)
-			mu.Lock()
-			results[key], failedSessions[key] = reads, whole
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	byName := map[string]upsRead{}
-	failed := 0
-	for _, key := range order {
-		if failedSessions[key] {
-			failed++
-		}
-		for _, r := range results[key] {
-			byName[r.target.name] = r
-		}
-	}
-	out := make([]upsRead, 0, len(targets))
-	for _, t := range targets {
-		out = append(out, byName[t.name])
-	}
-	return out, failed, len(order)
-}
-
-// upsPollSession reads the targets of one session over one connection. whole
-// is true when the connection itself failed, so that no UPS was read.
-func upsPollSession(ctx context.Context, s *upsSession) (reads []upsRead, whole bool) {
-	sctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
-	defer cancel()
-	cl, err := ups.Dial(sctx, s.addr, s.opts)
-	if err != nil {
-		for _, t := range s.targets {
-			reads = append(reads, upsRead{target: t, err: err})
-		}
-		return reads, true
-	}
-	defer cl.Close()
-	for _, t := range s.targets {
-		vl, err := cl.ListVars(sctx, t.upsName)
-		r := upsRead{target: t, err: err}
-		if err == nil {
-			r.state = ups.ParseState(vl)
-		}
-		reads = append(reads, r)
-	}
-	return reads, false
+	return targets, excess, nil
 }
 
 // upsGroup adapts one UPS read into its group. The UPS feeds its load from

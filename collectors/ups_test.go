@@ -146,3 +146,30 @@ func TestNewUPSValidates(t *testing.T) {
 		t.Errorf("distinct names refused: %v", err)
 	}
 }
+
+func TestUPSErrorKey(t *testing.T) {
+	same := [][2]string{
+		{"nut a:3493: USERNAME: read tcp 127.0.0.1:41234->127.0.0.1:3493: read: connection reset by peer",
+			"nut a:3493: USERNAME: read tcp 127.0.0.1:50001->127.0.0.1:3493: read: connection reset by peer"},
+		{"nut a:3493: LIST VAR u: no complete reply within 4.998s: i/o timeout",
+			"nut a:3493: LIST VAR u: no complete reply within 1.2s: i/o timeout"},
+		{"read tcp [::1]:41234->[::1]:3493: EOF", "read tcp [::1]:5->[::1]:3493: EOF"},
+	}
+	for _, p := range same {
+		if a, b := upsErrorKey(errors.New(p[0])), upsErrorKey(errors.New(p[1])); a != b {
+			t.Errorf("%q and %q differ", a, b)
+		}
+	}
+	differ := [][2]string{
+		{"nut a:3493: connect: connection refused", "nut a:3494: connect: connection refused"},
+		{"upsd replied ERR ACCESS-DENIED", "upsd replied ERR DATA-STALE"},
+	}
+	for _, p := range differ {
+		if upsErrorKey(errors.New(p[0])) == upsErrorKey(errors.New(p[1])) {
+			t.Errorf("%q and %q compare equal", p[0], p[1])
+		}
+	}
+	if got := stableError(errors.New("read tcp 127.0.0.1:41234->127.0.0.1:3493: EOF")).Error(); got != "read tcp 127.0.0.1:3493: EOF" {
+		t.Errorf("stableError = %q", got)
+	}
+}

@@ -20,6 +20,10 @@ import (
 
 const upsFixtures = "../ups/testdata/nut"
 
+// upsNUTRoot is a host root on which NUT is set up to run upsd: only then
+// does the collector probe.
+const upsNUTRoot = "testdata/ups/nutroot"
+
 // evaluateUPS runs one collection and evaluates it the way the scheduler
 // does: a failed collection becomes a collector status that is not OK.
 func evaluateUPS(ctx context.Context, c *UPSCollector) (spof.Result, agent.Result, error) {
@@ -176,15 +180,21 @@ func TestUPSCollectorAcceptance(t *testing.T) {
 	d = upsWaitFor(t, ctx, col, "driver restarted", func(r spof.Result, err error) bool { return err == nil && upsClean(r, "ups-b") })
 	t.Logf("driver restarted -> ups-b redundant after %v", d.Round(time.Millisecond))
 
-	// upsd stopped: the collection fails, Evaluate reports collector_unavailable.
+	// upsd stopped: both configured UPSes stay, unknown with the reason
+	// (collector_unavailable on each group), so alerts on them fire.
 	if err := srv.StopUpsd(); err != nil {
 		t.Fatal(err)
 	}
 	r, _, err = evaluateUPS(ctx, col)
-	if err == nil || errors.Is(err, agent.ErrNoData) || !upsHasCode(r, spof.CollectorGroupID("ups"), spof.CodeCollectorUnavailable) {
-		t.Fatalf("upsd stopped: err %v, %s", err, upsDescribe(r))
+	for _, name := range []string{"ups-a", "ups-b"} {
+		g, ok := upsGroupOf(r, UPSGroupPrefix+name)
+		if err != nil || !ok || g.State != spof.StateUnknown || !strings.Contains(g.Group.UnknownReason, "connect") ||
+			!upsHasCode(r, UPSGroupPrefix+name, spof.CodeCollectorUnavailable) {
+			t.Fatalf("upsd stopped: err %v, %s", err, upsDescribe(r))
+		}
 	}
-	t.Logf("upsd stopped -> %v", err)
+	g, _ = upsGroupOf(r, "ups/nut/ups-a")
+	t.Logf("upsd stopped -> ups-a unknown: %s", g.Group.UnknownReason)
 	// upsd restarted: recovery.
 	if err := srv.StartUpsd(ctx); err != nil {
 		t.Fatal(err)
@@ -243,7 +253,7 @@ func upsCheckMetrics(t *testing.T, res agent.Result) {
 func TestUPSCollectorProbe(t *testing.T) {
 	ctx := context.Background()
 	// Nothing listening: quiet agent.ErrNoData.
-	closed, err := NewUPS(UPSOptions{ProbeAddress: "127.0.0.1:1", Timeout: time.Second})
+	closed, err := NewUPS(UPSOptions{ProbeAddress: "127.0.0.1:1", RootPath: upsNUTRoot, Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +262,7 @@ func TestUPSCollectorProbe(t *testing.T) {
 	}
 
 	srv := nuttest.StartT(t, nuttest.Config{FixtureDir: upsFixtures, UPS: []string{"ups-a", "ups-b"}})
-	col, err := NewUPS(UPSOptions{ProbeAddress: srv.Addr, Timeout: 2 * time.Second})
+	col, err := NewUPS(UPSOptions{ProbeAddress: srv.Addr, RootPath: upsNUTRoot, Timeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +285,7 @@ func TestUPSCollectorProbe(t *testing.T) {
 func TestPowerFeedsWithRealUPS(t *testing.T) {
 	srv := nuttest.StartT(t, nuttest.Config{FixtureDir: upsFixtures, UPS: []string{"ups-a", "ups-b"}})
 	ctx := context.Background()
-	col, err := NewUPS(UPSOptions{ProbeAddress: srv.Addr})
+	col, err := NewUPS(UPSOptions{ProbeAddress: srv.Addr, RootPath: upsNUTRoot})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,6 +30,7 @@ const (
 	DefaultTimeout          = 5 * time.Second
 	DefaultMaxLineBytes     = 1024       // upsclient uses 512-byte buffers; values are at most 256 bytes
 	DefaultMaxResponseBytes = 256 * 1024 // a UPS with 300 variables lists about 20 KiB
+	DefaultMaxVars          = 512        // real UPSes list 30 to 300 variables
 )
 
 // Options configure a connection. The zero value is a plain, anonymous,
@@ -52,6 +53,9 @@ type Options struct {
 	// MaxLineBytes bounds one reply line; MaxResponseBytes one whole reply.
 	MaxLineBytes     int
 	MaxResponseBytes int
+	// MaxVars bounds the variables kept from one LIST VAR; the rest of
+	// the reply is read and counted in VarList.Dropped, not stored.
+	MaxVars int
 }
 
 func (o Options) withDefaults() Options {
@@ -63,6 +67,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxResponseBytes <= 0 {
 		o.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	if o.MaxVars <= 0 {
+		o.MaxVars = DefaultMaxVars
 	}
 	return o
 }
@@ -228,7 +235,8 @@ func (c *Client) ListUPS(ctx context.Context) ([]Device, error) {
 	return out, err
 }
 
-// ListVars reads every variable of one UPS. An ERR reply (DATA-STALE,
+// ListVars reads the variables of one UPS, at most Options.MaxVars of
+// them (VarList.Dropped counts the rest). An ERR reply (DATA-STALE,
 // DRIVER-NOT-CONNECTED, UNKNOWN-UPS, ...) comes back as a *ServerError and
 // leaves the connection usable for the next UPS.
 func (c *Client) ListVars(ctx context.Context, upsName string) (VarList, error) {
@@ -239,7 +247,7 @@ func (c *Client) ListVars(ctx context.Context, upsName string) (VarList, error) 
 	var out VarList
 	err = c.roundTrip(ctx, "LIST VAR "+name, "LIST VAR "+upsName, func() error {
 		var err error
-		out, err = readListVar(c.lr, upsName, c.opts.MaxResponseBytes)
+		out, err = readListVarLimit(c.lr, upsName, c.opts.MaxResponseBytes, c.opts.MaxVars)
 		return err
 	})
 	return out, err

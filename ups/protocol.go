@@ -184,17 +184,26 @@ type Var struct {
 type VarList struct {
 	Vars      map[string]string
 	Malformed []string
+	// Dropped counts variables beyond the limit on variables kept: a
+	// server listing thousands cannot make us hold and export them all.
+	Dropped int
 }
 
 // maxMalformed bounds how many unreadable lines one reply keeps.
 const maxMalformed = 8
 
-// readListVar reads the reply to "LIST VAR <ups>":
+// readListVar reads the reply to "LIST VAR <ups>", keeping every variable:
 //
 //	BEGIN LIST VAR <ups>
 //	VAR <ups> <name> "<value>"
 //	END LIST VAR <ups>
 func readListVar(lr *lineReader, ups string, max int) (VarList, error) {
+	return readListVarLimit(lr, ups, max, 0)
+}
+
+// readListVarLimit is readListVar keeping at most maxVars variables
+// (maxVars <= 0: no limit) and counting the rest in Dropped.
+func readListVarLimit(lr *lineReader, ups string, max, maxVars int) (VarList, error) {
 	out := VarList{Vars: map[string]string{}}
 	err := readList(lr, max, []string{"VAR", ups}, func(words []string, line string) {
 		// words: VAR <ups> <name> <value>
@@ -202,6 +211,10 @@ func readListVar(lr *lineReader, ups string, max int) (VarList, error) {
 			if len(out.Malformed) < maxMalformed {
 				out.Malformed = append(out.Malformed, clip(line))
 			}
+			return
+		}
+		if _, seen := out.Vars[words[2]]; !seen && maxVars > 0 && len(out.Vars) >= maxVars {
+			out.Dropped++
 			return
 		}
 		out.Vars[words[2]] = words[3]

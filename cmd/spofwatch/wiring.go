@@ -80,7 +80,7 @@ var collectorTable = []collectorSpec{
 	}},
 	// NUT has no push for read-only clients: poll often, it costs < 1 ms.
 	{name: "ups", interval: 5 * time.Second, timeout: 10 * time.Second, build: func(cfg *config.Config, p paths, log *slog.Logger) (agent.Collector, error) {
-		opts := collectors.UPSOptions{Logger: log}
+		opts := collectors.UPSOptions{Logger: log, RootPath: p.root}
 		for _, u := range cfg.UPS {
 			opts.UPS = append(opts.UPS, collectors.UPSConfig{
 				Name: u.Name, Target: u.Target, Username: u.Username, Password: u.Password,
