@@ -12,7 +12,6 @@ package ups
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -20,6 +19,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/spofwatch/spofwatch/internal/secretfile"
 )
 
 // DefaultPort is upsd's registered port.
@@ -78,13 +79,9 @@ func (o Options) withDefaults() Options {
 // certificates in the PEM file at path (upsd's self-signed certificate, or
 // the CA that signed it).
 func TLSConfigFromCAFile(path string) (*tls.Config, error) {
-	pem, err := os.ReadFile(path)
+	pool, err := secretfile.CertPool(path)
 	if err != nil {
-		return nil, fmt.Errorf("read CA file: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("CA file %s: no PEM certificate found", path)
+		return nil, err
 	}
 	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
