@@ -47,7 +47,7 @@ const DefaultMaxAcceptance = 365 * 24 * time.Hour
 
 // unacceptable codes are never waived: an unreadable source would then be
 // reported as fine, and a broken alert path would silence itself.
-var unacceptable = []Code{CodeCollectorUnavailable, "alerting_degraded"}
+var unacceptable = []Code{CodeCollectorUnavailable, CodeAlertingDegraded}
 
 // Matches reports whether the acceptance covers the finding (ignoring
 // expiry).

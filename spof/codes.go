@@ -76,6 +76,10 @@ const (
 	CodeUPSBypass            Code = "ups_bypass"
 	CodeUPSOverload          Code = "ups_overload"
 	CodeCollectorUnavailable Code = "collector_unavailable"
+	// CodeAlertingDegraded: the agent's own alert path is broken (the
+	// outbox cannot be written): said on every output, since an alert about
+	// it might not get out.
+	CodeAlertingDegraded Code = "alerting_degraded"
 	// Chassis facts from the BMC (additions to the brief).
 	CodeChassisPowerFault     Code = "chassis_power_fault"
 	CodeChassisPowerOverload  Code = "chassis_power_overload"
@@ -111,6 +115,7 @@ var Codes = []CodeInfo{
 	{CodeUPSBypass, SeverityWarning, "UPS protection bypassed"},
 	{CodeUPSOverload, SeverityWarning, "UPS load above its rating or the configured maximum"},
 	{CodeCollectorUnavailable, SeverityWarning, "a configured source cannot be read: unknown is never reported as OK"},
+	{CodeAlertingDegraded, SeverityWarning, "the agent's own alert path is broken (outbox unwritable): notifications are kept in memory only"},
 	{CodeChassisPowerFault, SeverityCritical, "the BMC's chassis status reports a main power fault"},
 	{CodeChassisPowerOverload, SeverityWarning, "the BMC's chassis status reports a power overload"},
 	{CodeChassisCoolingFault, SeverityWarning, "the BMC's chassis status reports a cooling or fan fault"},

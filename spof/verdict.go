@@ -139,7 +139,7 @@ func conditionVerdict(c Condition) (GroupState, bool) {
 // hardware. Every other finding names the group it is about.
 func HostWide(c Code) bool {
 	switch c {
-	case CodeCollectorUnavailable, CodeVirtualMachine, CodeNotice:
+	case CodeCollectorUnavailable, CodeVirtualMachine, CodeNotice, CodeAlertingDegraded:
 		return true
 	}
 	return false

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -60,9 +61,16 @@ func (a *runner) Gather() ([]*dto.MetricFamily, error) { return a.cur.Load().exp
 // once per format.
 func (a *runner) Encoded(f expfmt.Format) *agent.Encoded { return a.cur.Load().exporter.Encoded(f) }
 
+// selfCheckInterval is how often the alert engine's health is looked at.
+const selfCheckInterval = 5 * time.Second
+
 // start builds and runs a generation for cfg, seeding finding ages from the
 // previous generation so "since" survives a reload.
 func (a *runner) start(ctx context.Context, cfg *config.Config, entries []agent.Entry, watchers []watcher, eng *alerting.Engine, prev *generation) *generation {
+	if eng != nil {
+		// The alert path's own health is a finding like any other.
+		entries = append(slices.Clone(entries), agent.Entry{Collector: eng.SelfCheck(), Schedule: agent.Schedule{Interval: selfCheckInterval, Timeout: time.Second}})
+	}
 	opts := agent.SchedulerOptions{Entries: entries, Logger: a.logger, Compose: composeFor(cfg)}
 	if prev != nil {
 		last := prev.sched.Snapshot()

@@ -740,3 +740,37 @@ func TestSIGHUPDuringStartup(t *testing.T) {
 		}
 	}
 }
+
+// TestUnwritableOutboxIsAFindingOnEveryOutput: with an outbox that cannot
+// be written (its directory path runs through a regular file, which fails
+// for root too), the agent still starts and delivers from memory, and says
+// alerting_degraded on the API, /metrics and the page.
+func TestUnwritableOutboxIsAFindingOnEveryOutput(t *testing.T) {
+	got := make(chan struct{}, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got <- struct{}{} }))
+	defer srv.Close()
+	dir := t.TempDir()
+	block := filepath.Join(dir, "not-a-dir")
+	if err := os.WriteFile(block, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, dir, fmt.Sprintf(`alerting:
+  outbox_dir: %s/outbox
+  receivers:
+    - {name: ops, type: webhook, url: %q}
+`, block, srv.URL))
+	d := startDaemon(t, append(fixture(t, "md-raid1-failed-leg")[:3], "--config.file="+cfg)...)
+	select {
+	case <-got:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no webhook delivered from memory\n%s", d.log.String())
+	}
+	degraded := regexp.MustCompile(`"code":\s*"alerting_degraded"`)
+	waitFor(t, 15*time.Second, func() bool { return degraded.MatchString(d.get(t, "/api/v1/findings")) }, "alerting_degraded in /api/v1/findings")
+	if m := d.get(t, "/metrics"); !strings.Contains(m, `spofwatch_finding{code="alerting_degraded",group="",member="",severity="warning"} 1`) {
+		t.Errorf("/metrics lacks the alerting_degraded finding")
+	}
+	if page := d.get(t, "/"); !strings.Contains(page, "alerting degraded: alert outbox") || !strings.Contains(page, "not a directory") {
+		t.Errorf("the page does not say why alerting is degraded")
+	}
+}

@@ -50,6 +50,7 @@ samples = {
  "ups_bypass": ("warning", "ups/nut/ups-b", ""),
  "ups_overload": ("warning", "ups/nut/ups-b", ""),
  "collector_unavailable": ("warning", "power/ipmi/psu", ""),
+ "alerting_degraded": ("warning", "", ""),
  "chassis_power_fault": ("critical", "power/ipmi/psu", ""),
  "chassis_power_overload": ("warning", "power/ipmi/psu", ""),
  "chassis_cooling_fault": ("warning", "cooling/ipmi/fans", ""),
