@@ -42,6 +42,12 @@ type Config struct {
 	PowerFeeds map[string]string `yaml:"power_feeds"`
 	// Alerting configures the alert engine and its receivers.
 	Alerting Alerting `yaml:"alerting"`
+	// Accept lists accepted risks: known single points of failure marked
+	// accepted until a date.
+	Accept []AcceptConfig `yaml:"accept"`
+	// AcceptMaxAhead bounds how far ahead an acceptance's until may be
+	// (default one year).
+	AcceptMaxAhead Duration `yaml:"accept_max_ahead"`
 
 	// File is the path the config was loaded from ("" for defaults).
 	File string `yaml:"-"`
@@ -162,7 +168,9 @@ func readBounded(path string, limit int64) ([]byte, error) {
 
 // Parse validates config bytes, reading the secret and CA files they name;
 // path is used in messages only.
-func Parse(path string, b []byte) (*Config, error) {
+func Parse(path string, b []byte) (*Config, error) { return parseAt(path, b, time.Now()) }
+
+func parseAt(path string, b []byte, now time.Time) (*Config, error) {
 	cfg := Default()
 	cfg.File = path
 	if len(b) > MaxFileSize {
@@ -172,7 +180,7 @@ func Parse(path string, b []byte) (*Config, error) {
 	if err := yaml.Unmarshal(b, &root); err != nil {
 		return nil, yamlError(path, err)
 	}
-	v := validator{file: path, root: &root, files: true}
+	v := validator{file: path, root: &root, files: true, now: now}
 	w := schemaWalker{v: &v, seen: map[walkKey]bool{}}
 	w.walk(&root, reflect.TypeFor[Config]())
 	// An empty file (or one with only comments) is all defaults.
@@ -261,6 +269,8 @@ type validator struct {
 	files    bool
 	errs     []*Error
 	warnings []string
+	// now is the load time, for dates (an acceptance's until).
+	now time.Time
 }
 
 // failf records an error at the line of the key path (keys and list
@@ -415,6 +425,7 @@ func (c *Config) validate(v *validator) {
 		names[u.Name] = true
 	}
 	c.Alerting.validate(v, v.files)
+	c.validateAccept(v)
 	for _, psu := range sortedKeys(c.PowerFeeds) {
 		if strings.TrimSpace(c.PowerFeeds[psu]) == "" {
 			v.failf([]string{"power_feeds", psu}, "empty feed for %q", psu)

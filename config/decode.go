@@ -17,6 +17,7 @@ const maxMappingEntries = 1000
 var (
 	durationType      = reflect.TypeFor[Duration]()
 	modelDurationType = reflect.TypeFor[model.Duration]()
+	dateType          = reflect.TypeFor[Date]()
 )
 
 // schemaWalker checks a parsed document against the Go types it will be
@@ -65,6 +66,10 @@ func (w *schemaWalker) walk(n *yaml.Node, t reflect.Type) {
 	}
 	if t == durationType || t == modelDurationType {
 		w.duration(n)
+		return
+	}
+	if t == dateType {
+		w.date(n)
 		return
 	}
 	if n.Kind == yaml.MappingNode && len(n.Content)/2 > maxMappingEntries {
@@ -135,6 +140,17 @@ func (w *schemaWalker) duration(n *yaml.Node) {
 		w.v.errAt(n.Line, "want a duration such as 30s, 5m or 1h")
 	}
 	*n = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "0s", Line: n.Line, Column: n.Column}
+}
+
+// date checks a date scalar and, when it is bad, blanks it so that
+// decoding continues.
+func (w *schemaWalker) date(n *yaml.Node) {
+	var d Date
+	if err := d.UnmarshalYAML(n); err == nil {
+		return
+	}
+	w.v.errAt(n.Line, fmt.Sprintf("%q is not a date (want 2027-06-30 or an RFC 3339 time)", n.Value))
+	*n = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "~", Line: n.Line, Column: n.Column}
 }
 
 // yamlFields maps the YAML keys of a struct to their types, as yaml.v3

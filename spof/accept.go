@@ -91,9 +91,9 @@ func (a Acceptance) Validate(now time.Time, maxAhead time.Duration) error {
 	case a.Until.IsZero():
 		errs = append(errs, errors.New("until is required (an acceptance that never expires is a silent alarm)"))
 	case !a.Until.After(now):
-		errs = append(errs, fmt.Errorf("until %s is in the past", a.Until.Format(time.DateOnly)))
+		errs = append(errs, fmt.Errorf("until %s is in the past", FormatUntil(a.Until)))
 	case maxAhead > 0 && a.Until.Sub(now) > maxAhead:
-		errs = append(errs, fmt.Errorf("until %s is more than %s ahead", a.Until.Format(time.DateOnly), fmtDays(maxAhead)))
+		errs = append(errs, fmt.Errorf("until %s is more than %s ahead", FormatUntil(a.Until), fmtDays(maxAhead)))
 	}
 	if a.Group == "" {
 		errs = append(errs, errors.New("group is required"))
@@ -114,6 +114,16 @@ func (a Acceptance) Validate(now time.Time, maxAhead time.Duration) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// FormatUntil shows an acceptance's end as the operator wrote it: a date
+// means through the end of that day (UTC), stored as the next midnight.
+func FormatUntil(t time.Time) string {
+	t = t.UTC()
+	if t.Hour() == 0 && t.Minute() == 0 && t.Second() == 0 && t.Nanosecond() == 0 {
+		return t.AddDate(0, 0, -1).Format(time.DateOnly)
+	}
+	return t.Format(time.RFC3339)
 }
 
 func isGlob(s string) bool { return strings.ContainsAny(s, `*?[\`) }
@@ -145,7 +155,7 @@ func applyAcceptances(findings []Finding, accs []Acceptance, now time.Time) ([]F
 			}
 			notices = append(notices, Finding{
 				Code: CodeNotice, Severity: SeverityInfo, Group: f.Group, Member: "acceptance " + a.ID,
-				Summary: fmt.Sprintf("acceptance of %s expired on %s (%s): the finding is back at its severity", a.Code, a.Until.Format(time.DateOnly), a.Reason),
+				Summary: fmt.Sprintf("acceptance of %s expired on %s (%s): the finding is back at its severity", a.Code, FormatUntil(a.Until), a.Reason),
 			})
 		}
 	}
