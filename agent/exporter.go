@@ -42,6 +42,7 @@ type Exporter struct {
 
 	groupState, groupMembers, groupWorking, groupRequired *prometheus.Desc
 	memberUp, finding                                     *prometheus.Desc
+	findingAccepted, acceptanceExpiry                     *prometheus.Desc
 	collectorUp, collectorDuration, collectorLastSuccess  *prometheus.Desc
 	evaluationTime, hostInfo                              *prometheus.Desc
 }
@@ -61,6 +62,8 @@ func NewExporter(src SnapshotSource, hostLabels map[string]string) *Exporter {
 		groupRequired:        d("group_members_required", "Working members the group's function needs", "group", "kind"),
 		memberUp:             d("member_up", "1 if the member works (ok or degraded), else 0", "group", "member"),
 		finding:              d("finding", "1 for every active finding", "code", "severity", "group", "member"),
+		findingAccepted:      d("finding_accepted", "1 for every active finding covered by an acceptance (config accept:); it counts as info for check and alerts", "code", "group", "member"),
+		acceptanceExpiry:     d("acceptance_expiry_timestamp_seconds", "Unix time at which an acceptance (config accept:) expires; group and member are its globs", "code", "group", "member"),
 		collectorUp:          d("collector_up", "1 if the collector's last collection succeeded and is fresh", "collector"),
 		collectorDuration:    d("collector_duration_seconds", "Duration of the collector's last collection", "collector"),
 		collectorLastSuccess: d("collector_last_success_timestamp_seconds", "Unix time of the collector's last successful collection", "collector"),
@@ -202,6 +205,12 @@ func (e *Exporter) build(snap *Snapshot) []prometheus.Metric {
 	}
 	for _, f := range snap.Evaluation.Findings {
 		gauge(e.finding, 1, string(f.Code), f.Severity.String(), f.Group, f.Member)
+		if f.Accepted != nil {
+			gauge(e.findingAccepted, 1, string(f.Code), f.Group, f.Member)
+		}
+	}
+	for _, a := range snap.Acceptances {
+		gauge(e.acceptanceExpiry, float64(a.Until.Unix()), string(a.Code), a.Group, a.Member)
 	}
 	for _, o := range snap.Outcomes {
 		gauge(e.collectorUp, GaugeBool(o.OK), o.Name)

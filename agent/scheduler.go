@@ -43,6 +43,8 @@ type Snapshot struct {
 	Evaluation spof.Result
 	// Generation increases with every published snapshot.
 	Generation uint64
+	// Acceptances in force, with when each last matched.
+	Acceptances []spof.Acceptance
 }
 
 // Compose post-processes the combined groups of every collector before
@@ -66,6 +68,11 @@ type SchedulerOptions struct {
 	// of the same name has run once, its previous result stands in, so a
 	// reload never shows a moment of "all clear".
 	SeedOutcomes []Outcome
+	// Acceptances mark matching findings accepted. The scheduler keeps when
+	// each last matched (seeded from SeedAcceptanceMatches, else from its
+	// start), so an acceptance that matches nothing for a day is reported.
+	Acceptances           []spof.Acceptance
+	SeedAcceptanceMatches map[string]time.Time
 }
 
 // Scheduler runs every collector on its own schedule and keeps the latest
@@ -81,6 +88,8 @@ type Scheduler struct {
 	seed     []spof.Finding
 	// seedOutcomes stand in for collectors that have not run yet.
 	seedOutcomes map[string]Outcome
+	// acceptMatched is when each acceptance last matched a finding.
+	acceptMatched map[string]time.Time
 }
 
 // NewScheduler returns a scheduler over the given entries.
@@ -96,6 +105,14 @@ func NewScheduler(opts SchedulerOptions) *Scheduler {
 	}
 	s := &Scheduler{opts: opts, log: opts.Logger, results: map[string]*Outcome{}, inFlight: map[string]bool{}, seed: opts.Seed}
 	s.seedOutcomes = map[string]Outcome{}
+	s.acceptMatched = map[string]time.Time{}
+	for _, a := range opts.Acceptances {
+		if t, ok := opts.SeedAcceptanceMatches[a.ID]; ok {
+			s.acceptMatched[a.ID] = t
+		} else {
+			s.acceptMatched[a.ID] = opts.Now()
+		}
+	}
 	for _, o := range opts.SeedOutcomes {
 		s.seedOutcomes[o.Name] = o
 	}
@@ -391,11 +408,24 @@ func (s *Scheduler) publishLocked() {
 		s.seed = nil
 	}
 	now := s.opts.Now()
+	accs := make([]spof.Acceptance, len(s.opts.Acceptances))
+	for i, a := range s.opts.Acceptances {
+		a.LastMatched = s.acceptMatched[a.ID]
+		accs[i] = a
+	}
+	eval := spof.Evaluate(spof.Input{Groups: groups, Collectors: statuses, HostConditions: hostConds, Previous: prev, Acceptances: accs, Now: now})
+	for _, id := range eval.AcceptancesMatched {
+		s.acceptMatched[id] = now
+	}
+	for i := range accs {
+		accs[i].LastMatched = s.acceptMatched[accs[i].ID]
+	}
 	snap := &Snapshot{
-		Taken:      now,
-		Outcomes:   outcomes,
-		Generation: gen + 1,
-		Evaluation: spof.Evaluate(spof.Input{Groups: groups, Collectors: statuses, HostConditions: hostConds, Previous: prev, Now: now}),
+		Taken:       now,
+		Outcomes:    outcomes,
+		Generation:  gen + 1,
+		Evaluation:  eval,
+		Acceptances: accs,
 	}
 	s.current = snap
 	for _, ch := range s.subs {

@@ -33,7 +33,9 @@ func (e *Engine) Observe(res spof.Result, now time.Time) {
 	minSev := e.cfg.EffectiveMinSeverity()
 	active := map[string]bool{}
 	for _, f := range res.Findings {
-		if f.Severity < minSev {
+		// An accepted finding counts as info: it sends nothing, and an alert
+		// that was firing for it resolves.
+		if f.EffectiveSeverity() < minSev {
 			continue
 		}
 		labels := e.labelsFor(f)
