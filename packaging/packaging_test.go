@@ -16,8 +16,10 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -620,5 +622,80 @@ func TestExampleConfigs(t *testing.T) {
 		if got := strings.TrimSpace(string(out)); got != tc.want {
 			t.Errorf("%v routes to %q, want %q", tc.labels, got, tc.want)
 		}
+	}
+}
+
+// unitFile reads a systemd unit as section -> key -> values.
+func unitFile(t *testing.T, path string) map[string]map[string][]string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unit := map[string]map[string][]string{}
+	section := ""
+	for _, l := range strings.Split(string(b), "\n") {
+		l = strings.TrimSpace(l)
+		switch {
+		case l == "" || strings.HasPrefix(l, "#") || strings.HasPrefix(l, ";"):
+		case strings.HasPrefix(l, "[") && strings.HasSuffix(l, "]"):
+			section = strings.Trim(l, "[]")
+			unit[section] = map[string][]string{}
+		default:
+			k, v, ok := strings.Cut(l, "=")
+			if !ok || section == "" {
+				t.Fatalf("%s: unparsable line %q", path, l)
+			}
+			unit[section][k] = append(unit[section][k], v)
+		}
+	}
+	return unit
+}
+
+// unitSeconds parses the systemd time spans the unit uses: "300", "5s",
+// "2min".
+func unitSeconds(t *testing.T, v string) float64 {
+	t.Helper()
+	s := strings.TrimSpace(v)
+	if _, err := strconv.ParseFloat(s, 64); err == nil {
+		s += "s"
+	}
+	d, err := time.ParseDuration(strings.Replace(s, "min", "m", 1))
+	if err != nil {
+		t.Fatalf("time span %q: %v", v, err)
+	}
+	return d.Seconds()
+}
+
+// A config that fails every start must not be restarted forever: the
+// start limit lives in [Unit] (systemd ignores it in [Service] on current
+// versions) and is reachable, i.e. Burst restarts RestartSec apart fit in
+// the interval.
+func TestUnitStartLimit(t *testing.T) {
+	unit := unitFile(t, "systemd/spofwatch.service")
+	one := func(section, key string) string {
+		t.Helper()
+		v := unit[section][key]
+		if len(v) != 1 {
+			t.Fatalf("[%s] %s= set %d times, want once", section, key, len(v))
+		}
+		return v[0]
+	}
+	if got := one("Service", "Restart"); got != "on-failure" {
+		t.Errorf("Restart=%s, want on-failure", got)
+	}
+	for _, k := range []string{"StartLimitIntervalSec", "StartLimitBurst", "StartLimitInterval"} {
+		if _, ok := unit["Service"][k]; ok {
+			t.Errorf("%s= is in [Service]; it belongs in [Unit]", k)
+		}
+	}
+	interval := unitSeconds(t, one("Unit", "StartLimitIntervalSec"))
+	burst, err := strconv.Atoi(one("Unit", "StartLimitBurst"))
+	if err != nil || burst < 1 {
+		t.Fatalf("StartLimitBurst=%q: %v", one("Unit", "StartLimitBurst"), err)
+	}
+	restartSec := unitSeconds(t, one("Service", "RestartSec"))
+	if interval == 0 || float64(burst)*restartSec >= interval {
+		t.Errorf("StartLimitBurst=%d starts %gs apart never fill StartLimitIntervalSec=%gs: restarts go on forever", burst, restartSec, interval)
 	}
 }

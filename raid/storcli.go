@@ -6,12 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
-	"time"
+
+	"github.com/spofwatch/spofwatch/internal/boundedexec"
 )
 
 // MegaController is one controller of `storcli64 /call show all J`
@@ -285,19 +285,16 @@ func (s Storcli) Controllers(ctx context.Context) ([]MegaController, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNoStorcli, err)
 	}
-	cmd := exec.CommandContext(ctx, path, "/call", "show", "all", "J", "nolog")
-	// A child that keeps stdout open must not hold Run past the context.
-	cmd.WaitDelay = 2 * time.Second
-	cmd.Env = append(os.Environ(), "LC_ALL=C")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	runErr := cmd.Run()
+	out, runErr := boundedexec.Cmd{Path: path, Args: []string{"/call", "show", "all", "J", "nolog"}, Env: []string{"LC_ALL=C"}}.Run(ctx)
+	if errors.Is(runErr, boundedexec.ErrOutputLimit) {
+		return nil, fmt.Errorf("run %s /call show all J: %w", path, runErr) // truncated: do not parse
+	}
 	// storcli exits non-zero when a controller reports a failure but still
 	// prints the JSON; parse what came.
-	ctrls, perr := ParseStorcli(stdout.Bytes())
+	ctrls, perr := ParseStorcli(out.Stdout)
 	if perr != nil {
 		if runErr != nil {
-			return nil, fmt.Errorf("run %s /call show all J: %w: %s", path, runErr, firstLine(stderr.String()))
+			return nil, fmt.Errorf("run %s /call show all J: %w: %s", path, runErr, firstLine(string(out.Stderr)))
 		}
 		return nil, fmt.Errorf("%s: %w", path, perr)
 	}

@@ -10,9 +10,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/spofwatch/spofwatch/sysdev"
+
+	"github.com/spofwatch/spofwatch/internal/boundedexec"
 )
 
 // ErrNoZpool means the zpool command is not installed: the host has no ZFS.
@@ -50,7 +51,8 @@ func (z *ZpoolCommand) Status(ctx context.Context) ([]Zpool, error) {
 			}
 			err = perr
 		}
-		if format == "json" || ctx.Err() != nil {
+		// A runaway zpool is not one without -j: do not run it again.
+		if format == "json" || ctx.Err() != nil || errors.Is(err, boundedexec.ErrOutputLimit) {
 			return nil, err
 		}
 		z.noJSON = true
@@ -73,19 +75,17 @@ func checkPools(pools []Zpool, out []byte) ([]Zpool, error) {
 }
 
 func runZpool(ctx context.Context, path string, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, path, args...)
-	// A child that keeps stdout open must not hold Run past the context.
-	cmd.WaitDelay = 2 * time.Second
-	cmd.Env = append(os.Environ(), "LC_ALL=C")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		if bytes.Contains(stdout.Bytes(), []byte("no pools available")) || bytes.Contains(stderr.Bytes(), []byte("no pools available")) {
-			return stdout.Bytes(), nil
-		}
-		return nil, fmt.Errorf("run %s %s: %w: %s", path, strings.Join(args, " "), err, firstLine(stderr.String()))
+	out, err := boundedexec.Cmd{Path: path, Args: args, Env: []string{"LC_ALL=C"}}.Run(ctx)
+	if errors.Is(err, boundedexec.ErrOutputLimit) {
+		return nil, fmt.Errorf("run %s %s: %w", path, strings.Join(args, " "), err)
 	}
-	return stdout.Bytes(), nil
+	if err != nil {
+		if bytes.Contains(out.Stdout, []byte("no pools available")) || bytes.Contains(out.Stderr, []byte("no pools available")) {
+			return out.Stdout, nil
+		}
+		return nil, fmt.Errorf("run %s %s: %w: %s", path, strings.Join(args, " "), err, firstLine(string(out.Stderr)))
+	}
+	return out.Stdout, nil
 }
 
 func firstLine(s string) string {

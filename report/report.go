@@ -1,6 +1,11 @@
 // Package report renders a snapshot for people and tools: the JSON shape
 // other tooling relies on (check --format json and /api/v1/findings), the
 // text table of `check`, and the Nagios plugin line and exit code.
+//
+// Text and Nagios output show peer-supplied text through Printable: control
+// characters and escape sequences appear as visible escapes (`\x1b`), never
+// raw. Nagios output also writes `|` as `¦` (U+00A6), since `|` would start
+// the performance data. JSON is exact.
 package report
 
 import (
@@ -134,7 +139,9 @@ func ExitCode(res spof.Result) int {
 var statusWord = map[int]string{ExitOK: "OK", ExitWarning: "WARNING", ExitCritical: "CRITICAL", ExitUnknown: "UNKNOWN"}
 
 // WriteNagios writes the plugin output: a status line, the findings as long
-// text, and perfdata of group margins.
+// text, and perfdata of group margins. Text from peers is made printable
+// and any `|` in it is written as `¦`, so the only `|` is the perfdata
+// separator of the status line.
 func WriteNagios(w io.Writer, res spof.Result) error {
 	code := ExitCode(res)
 	var actionable []spof.Finding
@@ -145,7 +152,7 @@ func WriteNagios(w io.Writer, res spof.Result) error {
 	}
 	head := fmt.Sprintf("SPOFWATCH %s - %d groups", statusWord[code], len(res.Groups))
 	if len(actionable) > 0 {
-		head += ": " + actionable[0].Summary
+		head += ": " + nagiosText(actionable[0].Summary)
 		if len(actionable) > 1 {
 			head += fmt.Sprintf(" (+%d more)", len(actionable)-1)
 		}
@@ -154,13 +161,13 @@ func WriteNagios(w io.Writer, res spof.Result) error {
 	}
 	var perf []string
 	for _, g := range res.Groups {
-		perf = append(perf, fmt.Sprintf("'%s'=%d;;;0;%d", strings.ReplaceAll(g.Group.ID, "'", ""), g.Working, g.Total))
+		perf = append(perf, fmt.Sprintf("'%s'=%d;;;0;%d", strings.ReplaceAll(nagiosText(g.Group.ID), "'", ""), g.Working, g.Total))
 	}
 	if _, err := fmt.Fprintf(w, "%s | %s\n", head, strings.Join(perf, " ")); err != nil {
 		return err
 	}
 	for _, f := range res.Findings {
-		if _, err := fmt.Fprintf(w, "%s %s: %s\n", strings.ToUpper(f.Severity.String()), f.Code, f.Summary); err != nil {
+		if _, err := fmt.Fprintf(w, "%s %s: %s\n", strings.ToUpper(f.Severity.String()), nagiosText(string(f.Code)), nagiosText(f.Summary)); err != nil {
 			return err
 		}
 	}
@@ -168,22 +175,23 @@ func WriteNagios(w io.Writer, res spof.Result) error {
 }
 
 // WriteText writes the table a person acts on: each group with its state,
-// working/required, what failed and what is left; then the findings.
+// working/required, what failed and what is left; then the findings. Text
+// from peers is made printable (Printable).
 func WriteText(w io.Writer, host string, snap *agent.Snapshot) error {
 	res := snap.Evaluation
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "host %s: %s\n\n", host, statusWord[ExitCode(res)])
+	fmt.Fprintf(tw, "host %s: %s\n\n", Printable(host), statusWord[ExitCode(res)])
 	fmt.Fprintln(tw, "GROUP\tSTATE\tWORKING/REQUIRED\tFAILED\tLEFT")
 	for _, gr := range res.Groups {
 		var failed, left []string
 		for _, m := range gr.Group.Members {
 			if m.State.Working() && gr.Group.UnknownReason == "" {
-				left = append(left, m.Name)
+				left = append(left, Printable(m.Name))
 			} else {
-				failed = append(failed, fmt.Sprintf("%s (%s)", m.Name, m.State))
+				failed = append(failed, fmt.Sprintf("%s (%s)", Printable(m.Name), Printable(string(m.State))))
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%s\t%s\n", gr.Group.ID, gr.State, gr.Working, gr.Group.Required, dash(failed), dash(left))
+		fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%s\t%s\n", Printable(gr.Group.ID), Printable(string(gr.State)), gr.Working, gr.Group.Required, dash(failed), dash(left))
 	}
 	fmt.Fprintln(tw)
 	if len(res.Findings) == 0 {
@@ -192,12 +200,12 @@ func WriteText(w io.Writer, host string, snap *agent.Snapshot) error {
 	findings := append([]spof.Finding(nil), res.Findings...)
 	sort.SliceStable(findings, func(i, j int) bool { return findings[i].Severity > findings[j].Severity })
 	for _, f := range findings {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", strings.ToUpper(f.Severity.String()), f.Code, f.Summary)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", strings.ToUpper(f.Severity.String()), Printable(string(f.Code)), Printable(f.Summary))
 	}
 	var bad []string
 	for _, o := range snap.Outcomes {
 		if !o.OK {
-			bad = append(bad, fmt.Sprintf("%s: %s", o.Name, o.Error))
+			bad = append(bad, fmt.Sprintf("%s: %s", Printable(o.Name), Printable(o.Error)))
 		}
 	}
 	if len(bad) > 0 {

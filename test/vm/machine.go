@@ -53,10 +53,27 @@ type Machine struct {
 	// IPMI, when set, connects an ipmi-bmc-extern BMC (KCS) to this
 	// running ipmi_sim; its console takes "ipmisim" host requests.
 	IPMI *IPMISim
+	// Accel forces the accelerator, "kvm" or "tcg". Empty: KVM when
+	// KVMProbe passes, else TCG.
+	Accel string
+	// KVMDevice is the device the probe checks (default /dev/kvm); a
+	// test points it at /dev/null to act out a broken KVM.
+	KVMDevice string
 	// Timeout bounds the whole boot.
 	Timeout time.Duration
 	// Logf receives progress lines (t.Logf).
 	Logf func(format string, args ...any)
+}
+
+// chooseAccel honours a forced accelerator or probes KVM.
+func (m *Machine) chooseAccel(ctx context.Context, qemu string) (Accel, error) {
+	switch m.Accel {
+	case "kvm", "tcg":
+		return Accel{Name: m.Accel, Reason: "forced (Machine.Accel)"}, nil
+	case "":
+		return KVMProbe{Device: m.KVMDevice, Qemu: qemu, Kernel: m.Kernel}.Choose(ctx), nil
+	}
+	return Accel{}, fmt.Errorf("accelerator %q: want kvm, tcg or empty (probe)", m.Accel)
 }
 
 // HostLatency is a fault timed on the host: from the QMP/console action
@@ -85,6 +102,8 @@ type Outcome struct {
 	// Console is the path of the serial console log.
 	Console string
 	Wall    time.Duration
+	// Accel is the accelerator the boot used, and why.
+	Accel Accel
 }
 
 // ConsoleTail returns the last n bytes of the console log.
@@ -127,11 +146,12 @@ func (m *Machine) Run(ctx context.Context) (*Outcome, error) {
 	out := &Outcome{Console: filepath.Join(m.Dir, "console.log")}
 	qmpSock := filepath.Join(m.Dir, "qmp.sock")
 	ctlSock := filepath.Join(m.Dir, "ctl.sock")
-	accel := "tcg"
-	if f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0); err == nil {
-		f.Close()
-		accel = "kvm"
+	accel, err := m.chooseAccel(ctx, qemu)
+	if err != nil {
+		return nil, err
 	}
+	out.Accel = accel
+	m.logf("accelerator %s: %s", accel.Name, accel.Reason)
 	mem, smp := m.MemMiB, m.SMP
 	if mem == 0 {
 		mem = 256
@@ -140,7 +160,7 @@ func (m *Machine) Run(ctx context.Context) (*Outcome, error) {
 		smp = 1
 	}
 	args := []string{
-		"-machine", "pc", "-accel", accel, "-m", fmt.Sprint(mem), "-smp", fmt.Sprint(smp),
+		"-machine", "pc", "-accel", accel.Name, "-m", fmt.Sprint(mem), "-smp", fmt.Sprint(smp),
 		"-nodefaults", "-display", "none", "-no-reboot",
 		"-kernel", m.Kernel, "-initrd", m.Initrd,
 		"-append", "console=ttyS0 panic=1 loglevel=4",

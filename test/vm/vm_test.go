@@ -65,7 +65,9 @@ const (
 // instead of building ./cmd/spofwatch), SPOFWATCH_VM_ONLY (regexp on
 // scenario names), SPOFWATCH_VM_PENDING=1 (see pendingCollectors),
 // SPOFWATCH_VM_WORKDIR (keep disks, console and QEMU logs there),
-// SPOFWATCH_VM_TIMINGS (write the timings as JSON to this file).
+// SPOFWATCH_VM_TIMINGS (write the timings as JSON to this file),
+// SPOFWATCH_VM_ACCEL=kvm|tcg (skip the KVM probe), SPOFWATCH_VM_KVM_DEVICE
+// (the device the KVM probe opens; /dev/null acts out a broken KVM).
 func TestVM(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots a VM (about a minute or more under TCG); not part of -short")
@@ -137,6 +139,7 @@ func TestVM(t *testing.T) {
 		Kernel: "/boot/vmlinuz-" + kver, Initrd: initrd, Dir: sockDir,
 		Disks: testDisks, NICs: testNICs, IPMI: sim,
 		Timeout: 10 * time.Minute, Logf: t.Logf,
+		Accel: os.Getenv("SPOFWATCH_VM_ACCEL"), KVMDevice: os.Getenv("SPOFWATCH_VM_KVM_DEVICE"),
 	}
 	out, runErr := m.Run(ctx)
 	if keep := os.Getenv("SPOFWATCH_VM_WORKDIR"); keep != "" {

@@ -1,0 +1,114 @@
+package raid
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// writeStub writes an executable shell script named name.
+func writeStub(t *testing.T, name, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// runners are the two helper commands, each run against a stub.
+var runners = []struct {
+	name string
+	run  func(ctx context.Context, path string) error
+}{
+	{"zpool", func(ctx context.Context, path string) error {
+		_, err := (&ZpoolCommand{Path: path}).Status(ctx)
+		return err
+	}},
+	{"storcli64", func(ctx context.Context, path string) error {
+		_, err := Storcli{Path: path}.Controllers(ctx)
+		return err
+	}},
+}
+
+// TestHelperCommandSpew: a zpool or storcli that writes too much is
+// stopped at 4 MiB with an error naming the limit, instead of growing the
+// agent's memory until the timeout (1 GB in 2 s before).
+func TestHelperCommandSpew(t *testing.T) {
+	if _, err := exec.LookPath("head"); err != nil {
+		t.Skip("head not installed")
+	}
+	for _, r := range runners {
+		t.Run(r.name, func(t *testing.T) {
+			// 64 MiB, not endless: the unbounded reader of old must finish.
+			path := writeStub(t, r.name, "exec head -c 67108864 /dev/zero")
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a bound only
+			defer cancel()
+			err := r.run(ctx, path)
+			if err == nil || !strings.Contains(err.Error(), "output of "+r.name+" exceeded 4 MiB") {
+				t.Fatalf("err %v, want the output limit", err)
+			}
+			if ctx.Err() != nil {
+				t.Errorf("stopped by the timeout, not the limit: %v", err)
+			}
+		})
+	}
+}
+
+// TestHelperCommandHangKillsChildren: a zpool or storcli that forks a
+// child and hangs is killed with the child when the context ends (before,
+// only the direct child was killed and the other was orphaned).
+func TestHelperCommandHangKillsChildren(t *testing.T) {
+	for _, r := range runners {
+		t.Run(r.name, func(t *testing.T) {
+			pidFile := filepath.Join(t.TempDir(), "child.pid")
+			path := writeStub(t, r.name, `sleep 300 & echo $! > `+pidFile+`; sleep 300`)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- r.run(ctx, path) }()
+			pid := stubPid(t, pidFile)
+			cancel()
+			if err := <-done; !errors.Is(err, context.Canceled) {
+				t.Errorf("err %v, want context.Canceled", err)
+			}
+			for range 1000 {
+				if !processRunning(pid) {
+					return
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			t.Errorf("child %d of the hung %s still runs", pid, r.name)
+		})
+	}
+}
+
+func stubPid(t *testing.T, file string) int {
+	t.Helper()
+	for range 1000 {
+		b, err := os.ReadFile(file)
+		if pid, perr := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && perr == nil {
+			return pid
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("the stub never wrote %s", file)
+	return 0
+}
+
+// processRunning reports whether pid is a live process (a zombie is dead).
+func processRunning(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
+}
