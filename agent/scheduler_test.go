@@ -350,3 +350,60 @@ func TestSeedOutcomesStandInUntilFirstRun(t *testing.T) {
 		t.Errorf("after its own run the seed must be gone: %+v", snap.Evaluation.Findings)
 	}
 }
+
+// An acceptance expires on the injected clock, never by sleeping: the
+// finding returns at its severity with a notice; an acceptance that stops
+// matching is reported stale a day after its last match, and a reload keeps
+// that memory.
+func TestAcceptanceExpiryAndStalenessOnTheClock(t *testing.T) {
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	failed := true
+	c := funcCollector{name: "ipmi", fn: func(ctx context.Context) (Result, error) {
+		second := spof.MemberOK
+		if failed {
+			second = spof.MemberFailed
+		}
+		return Result{Groups: []spof.Group{pairGroup("power/ipmi/psu", second)}}, nil
+	}}
+	acc := spof.Acceptance{ID: "redundancy_lost:power/ipmi/psu", Code: spof.CodeRedundancyLost, Group: "power/ipmi/psu", Reason: "PSU on order", Until: now.Add(48 * time.Hour)}
+	entries := []Entry{{Collector: c, Schedule: Schedule{Interval: time.Hour, Timeout: time.Second}}}
+	s := NewScheduler(SchedulerOptions{Entries: entries, Now: clock, Acceptances: []spof.Acceptance{acc}})
+	snap := s.CollectOnce(context.Background())
+	if f, ok := hasFinding(snap, spof.CodeRedundancyLost, "power/ipmi/psu"); !ok || f.Accepted == nil {
+		t.Fatalf("not accepted before until: %+v", f)
+	}
+	if w, _ := snap.Evaluation.Worst(); w != spof.SeverityInfo {
+		t.Errorf("worst while accepted = %s", w)
+	}
+
+	now = now.Add(49 * time.Hour)
+	snap = s.CollectOnce(context.Background())
+	if f, ok := hasFinding(snap, spof.CodeRedundancyLost, "power/ipmi/psu"); !ok || f.Accepted != nil {
+		t.Fatalf("still accepted after until: %+v", f)
+	}
+	if w, _ := snap.Evaluation.Worst(); w != spof.SeverityCritical {
+		t.Errorf("worst after expiry = %s, want critical", w)
+	}
+	notice, _ := hasFinding(snap, spof.CodeNotice, "power/ipmi/psu")
+	if !strings.Contains(notice.Summary, "expired") {
+		t.Errorf("no expiry notice: %+v", snap.Evaluation.Findings)
+	}
+
+	// A fresh acceptance; then the PSU is replaced and nothing matches.
+	now = time.Date(2026, 12, 10, 12, 0, 0, 0, time.UTC)
+	acc.Until = now.Add(90 * 24 * time.Hour)
+	s = NewScheduler(SchedulerOptions{Entries: entries, Now: clock, Acceptances: []spof.Acceptance{acc}})
+	s.CollectOnce(context.Background())
+	failed = false
+	now = now.Add(23 * time.Hour)
+	if _, stale := hasFinding(s.CollectOnce(context.Background()), spof.CodeNotice, ""); stale {
+		t.Error("stale after 23 hours")
+	}
+	reloaded := NewScheduler(SchedulerOptions{Entries: entries, Now: clock, Acceptances: []spof.Acceptance{acc}, SeedAcceptanceMatches: map[string]time.Time{acc.ID: s.Snapshot().Acceptances[0].LastMatched}})
+	now = now.Add(2 * time.Hour)
+	notice, stale := hasFinding(reloaded.CollectOnce(context.Background()), spof.CodeNotice, "")
+	if !stale || !strings.Contains(notice.Summary, "stale acceptance") {
+		t.Errorf("no stale notice 25 hours after the last match, across a reload: %+v", reloaded.Snapshot().Evaluation.Findings)
+	}
+}

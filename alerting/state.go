@@ -33,9 +33,10 @@ func (e *Engine) Observe(res spof.Result, now time.Time) {
 	minSev := e.cfg.EffectiveMinSeverity()
 	active := map[string]bool{}
 	for _, f := range res.Findings {
-		// An accepted finding counts as info: it sends nothing, and an alert
-		// that was firing for it resolves.
-		if f.EffectiveSeverity() < minSev {
+		// An accepted finding sends nothing, whatever min_severity says
+		// (it counts as info, and even an info threshold must not page on
+		// a risk the operator accepted); an alert firing for it resolves.
+		if f.Accepted != nil || f.Severity < minSev {
 			continue
 		}
 		labels := e.labelsFor(f)

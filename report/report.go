@@ -57,6 +57,15 @@ type Finding struct {
 	Member   string `json:"member"`
 	Summary  string `json:"summary"`
 	Since    string `json:"since"`
+	// Accepted is present only while an acceptance covers the finding.
+	Accepted *Accepted `json:"accepted,omitempty"`
+}
+
+// Accepted is an operator's acceptance of a finding (config accept:).
+type Accepted struct {
+	Reason string `json:"reason"`
+	Until  string `json:"until"`
+	By     string `json:"by"`
 }
 
 // Collector is one collector's health.
@@ -66,6 +75,13 @@ type Collector struct {
 	Error           string  `json:"error"`
 	DurationSeconds float64 `json:"duration_seconds"`
 	LastSuccess     *string `json:"last_success"`
+}
+
+func byOwner(by string) string {
+	if by == "" {
+		return ""
+	}
+	return " by " + Printable(by)
 }
 
 // Build turns a snapshot into the report.
@@ -91,10 +107,14 @@ func Build(host string, snap *agent.Snapshot) Report {
 		r.Groups = append(r.Groups, g)
 	}
 	for _, f := range snap.Evaluation.Findings {
-		r.Findings = append(r.Findings, Finding{
+		rf := Finding{
 			Code: string(f.Code), Severity: f.Severity.String(), Group: f.Group, Member: f.Member,
 			Summary: f.Summary, Since: f.Since.UTC().Format(time.RFC3339),
-		})
+		}
+		if a := f.Accepted; a != nil {
+			rf.Accepted = &Accepted{Reason: a.Reason, Until: a.Until.UTC().Format(time.RFC3339), By: a.By}
+		}
+		r.Findings = append(r.Findings, rf)
 	}
 	for _, o := range snap.Outcomes {
 		c := Collector{Name: o.Name, OK: o.OK, Error: o.Error, DurationSeconds: o.Duration.Seconds()}
@@ -146,7 +166,7 @@ func WriteNagios(w io.Writer, res spof.Result) error {
 	code := ExitCode(res)
 	var actionable []spof.Finding
 	for _, f := range res.Findings {
-		if f.Severity > spof.SeverityInfo {
+		if f.EffectiveSeverity() > spof.SeverityInfo {
 			actionable = append(actionable, f)
 		}
 	}
@@ -167,7 +187,12 @@ func WriteNagios(w io.Writer, res spof.Result) error {
 		return err
 	}
 	for _, f := range res.Findings {
-		if _, err := fmt.Fprintf(w, "%s %s: %s\n", strings.ToUpper(f.Severity.String()), nagiosText(string(f.Code)), nagiosText(f.Summary)); err != nil {
+		sev, summary := strings.ToUpper(f.Severity.String()), nagiosText(f.Summary)
+		if a := f.Accepted; a != nil {
+			sev = "ACCEPTED"
+			summary += nagiosText(fmt.Sprintf(" [accepted until %s: %s]", spof.FormatUntil(a.Until), a.Reason))
+		}
+		if _, err := fmt.Fprintf(w, "%s %s: %s\n", sev, nagiosText(string(f.Code)), summary); err != nil {
 			return err
 		}
 	}
@@ -198,9 +223,14 @@ func WriteText(w io.Writer, host string, snap *agent.Snapshot) error {
 		fmt.Fprintln(tw, "no findings")
 	}
 	findings := append([]spof.Finding(nil), res.Findings...)
-	sort.SliceStable(findings, func(i, j int) bool { return findings[i].Severity > findings[j].Severity })
+	sort.SliceStable(findings, func(i, j int) bool { return findings[i].EffectiveSeverity() > findings[j].EffectiveSeverity() })
 	for _, f := range findings {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", strings.ToUpper(f.Severity.String()), Printable(string(f.Code)), Printable(f.Summary))
+		sev, summary := strings.ToUpper(f.Severity.String()), Printable(f.Summary)
+		if a := f.Accepted; a != nil {
+			sev = "ACCEPTED"
+			summary += fmt.Sprintf(" [accepted until %s%s: %s]", spof.FormatUntil(a.Until), byOwner(a.By), Printable(a.Reason))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", sev, Printable(string(f.Code)), summary)
 	}
 	var bad []string
 	for _, o := range snap.Outcomes {

@@ -50,6 +50,7 @@ var assets embed.FS
 
 var statusTemplate = template.Must(template.New("status.html").Funcs(template.FuncMap{
 	"lower": strings.ToLower,
+	"until": spof.FormatUntil,
 	"ago": func(t time.Time, now time.Time) string {
 		if t.IsZero() {
 			return "never"

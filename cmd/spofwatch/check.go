@@ -28,7 +28,7 @@ func runCheck(o options, stdout, stderr io.Writer, logger *slog.Logger) int {
 		return report.ExitUnknown
 	}
 	defer closeCollectors(entries, logger)
-	sched := agent.NewScheduler(agent.SchedulerOptions{Entries: entries, Logger: logger, Compose: composeFor(cfg)})
+	sched := agent.NewScheduler(agent.SchedulerOptions{Entries: entries, Logger: logger, Compose: composeFor(cfg), Acceptances: cfg.Acceptances()})
 	ctx, cancel := context.WithTimeout(context.Background(), o.checkTimeout)
 	defer cancel()
 	snap := sched.CollectOnce(ctx)
@@ -38,6 +38,8 @@ func runCheck(o options, stdout, stderr io.Writer, logger *slog.Logger) int {
 		err = report.WriteJSON(stdout, report.Build(host, snap))
 	case "nagios":
 		err = report.WriteNagios(stdout, snap.Evaluation)
+	case "dot":
+		err = report.WriteDot(stdout, host, report.BuildMap(snap.Evaluation))
 	default:
 		err = report.WriteText(stdout, host, snap)
 	}

@@ -71,11 +71,15 @@ func (a *runner) start(ctx context.Context, cfg *config.Config, entries []agent.
 		// The alert path's own health is a finding like any other.
 		entries = append(slices.Clone(entries), agent.Entry{Collector: eng.SelfCheck(), Schedule: agent.Schedule{Interval: selfCheckInterval, Timeout: time.Second}})
 	}
-	opts := agent.SchedulerOptions{Entries: entries, Logger: a.logger, Compose: composeFor(cfg)}
+	opts := agent.SchedulerOptions{Entries: entries, Logger: a.logger, Compose: composeFor(cfg), Acceptances: cfg.Acceptances()}
 	if prev != nil {
 		last := prev.sched.Snapshot()
 		opts.Seed = last.Evaluation.Findings
 		opts.SeedOutcomes = last.Outcomes
+		opts.SeedAcceptanceMatches = map[string]time.Time{}
+		for _, acc := range last.Acceptances {
+			opts.SeedAcceptanceMatches[acc.ID] = acc.LastMatched
+		}
 	}
 	sched := agent.NewScheduler(opts)
 	gctx, cancel := context.WithCancel(ctx)

@@ -77,7 +77,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	daemonCmd := app.Command("run", "Run the agent (the default).").Default()
 	checkCmd := app.Command("check", "Collect once, print the verdict and exit 0/1/2/3 (OK/WARNING/CRITICAL/UNKNOWN).")
-	checkCmd.Flag("format", "Output format.").Default("text").EnumVar(&o.checkFormat, "text", "json", "nagios")
+	checkCmd.Flag("format", "Output format: text, json, nagios, or dot (the redundancy map for Graphviz).").Default("text").EnumVar(&o.checkFormat, "text", "json", "nagios", "dot")
 	checkCmd.Flag("timeout", "Give up on collectors after this long.").Default("15s").DurationVar(&o.checkTimeout)
 	versionCmd := app.Command("version", "Print the version and exit.")
 
