@@ -77,7 +77,7 @@ func (e *Encoded) start(i int) int {
 
 // deflatedRun returns families [i, j) compressed, compressing and caching
 // them on first use.
-func (e *Encoded) deflatedRun(i, j int, d *deflaters) []byte {
+func (e *Encoded) deflatedRun(i, j int, d *deflater) []byte {
 	key := [2]int{i, j}
 	e.mu.Lock()
 	run, ok := e.deflated[key]

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,11 +44,11 @@ type MetricsHandlerOpts struct {
 }
 
 type metricsHandler struct {
-	opts      MetricsHandlerOpts
-	formats   []expfmt.Format
-	inFlight  chan struct{}
-	deflaters *deflaters
-	buffers   sync.Pool
+	opts     MetricsHandlerOpts
+	formats  []expfmt.Format
+	inFlight chan struct{}
+	deflater *deflater
+	buffers  sync.Pool
 }
 
 // NewMetricsHandler serves /metrics from the snapshot's pre-encoded bytes,
@@ -63,7 +62,7 @@ func NewMetricsHandler(opts MetricsHandlerOpts) http.Handler {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	h := &metricsHandler{opts: opts, formats: expfmt.DefaultAcceptedFormats(),
-		deflaters: newDeflaters(runtime.GOMAXPROCS(0))}
+		deflater: newDeflater()}
 	if opts.EnableOpenMetrics {
 		h.formats = expfmt.DefaultOpenMetricsAcceptedFormats()
 	}
@@ -231,9 +230,9 @@ func (h *metricsHandler) prepare(r *http.Request) (body, payload *bytes.Buffer, 
 	raw := body.Bytes()
 	for _, s := range segs {
 		if s.to > s.from {
-			payload.Write(snap.deflatedRun(s.from, s.to, h.deflaters))
+			payload.Write(snap.deflatedRun(s.from, s.to, h.deflater))
 		} else if s.end > s.start {
-			h.deflaters.deflate(payload, raw[s.start:s.end])
+			h.deflater.deflate(payload, raw[s.start:s.end])
 		}
 	}
 	finishGzip(payload, raw)

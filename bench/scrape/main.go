@@ -5,11 +5,20 @@
 // spofwatch/node_exporter ratios. node_exporter runs the collectors of the
 // issue's comparison: mdadm, bonding and powersupplyclass.
 //
-//	go build -o bin/spofwatch ./cmd/spofwatch
+// A third target, "floor", is this program serving node_exporter's first
+// response, gzipped once, from memory with net/http: the latency of a
+// scrape that does no work, and the resident memory of a Go HTTP server
+// that does nothing else, on this machine and under its current load.
+// The load average is printed before and after, since other work on the
+// host moves every figure.
+//
+//	make build    # the production build: CGO_ENABLED=0, PIE, -s -w
 //	go run ./bench/scrape -spofwatch bin/spofwatch
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"flag"
 	"fmt"
 	"io"
@@ -31,7 +40,16 @@ func main() {
 	nodeExporter := flag.String("node-exporter", "/usr/bin/prometheus-node-exporter", "node_exporter binary")
 	scrapes := flag.Int("scrapes", 500, "scrapes per target and phase")
 	clients := flag.Int("clients", 8, "concurrent clients")
+	floorBody := flag.String("serve-floor", "", "internal: serve this file's bytes, gzipped, as /metrics")
+	floorAddr := flag.String("web.listen-address", "", "internal: the floor's listen address")
 	flag.Parse()
+	if *floorBody != "" {
+		if err := serveFloor(*floorBody, *floorAddr); err != nil {
+			fmt.Fprintln(os.Stderr, "floor:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*spofwatch, *nodeExporter, *scrapes, *clients); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -98,6 +116,20 @@ func (t *target) scrape() (int, error) {
 	return int(n), err
 }
 
+// body fetches /metrics once, uncompressed, as the transport inflates it.
+func (t *target) body() ([]byte, error) {
+	req, err := http.NewRequest("GET", t.url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := t.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+}
+
 // vmHWM reads a process's peak resident set size in kB.
 func vmHWM(pid int) (int, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -112,6 +144,49 @@ func vmHWM(pid int) (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
+}
+
+// memory reads a process's current anonymous and file-backed resident
+// memory in kB.
+func memory(pid int) (anon, file int) {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "RssAnon:"); ok {
+			fmt.Sscanf(strings.TrimSpace(rest), "%d", &anon)
+		}
+		if rest, ok := strings.CutPrefix(line, "RssFile:"); ok {
+			fmt.Sscanf(strings.TrimSpace(rest), "%d", &file)
+		}
+	}
+	return anon, file
+}
+
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// serveFloor serves body, gzipped once, as every /metrics response.
+func serveFloor(bodyFile, addr string) error {
+	body, err := os.ReadFile(bodyFile)
+	if err != nil {
+		return err
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(body)
+	zw.Close()
+	payload := gz.Bytes()
+	return http.ListenAndServe(addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Header().Set("Content-Length", fmt.Sprint(len(payload)))
+		w.Write(payload)
+	}))
 }
 
 func percentile(d []time.Duration, p int) time.Duration {
@@ -194,7 +269,30 @@ func run(spofwatch, nodeExporter string, scrapes, clients int) error {
 		return err
 	}
 	defer ne.cmd.Process.Kill()
-	ts := []*target{sw, ne}
+	body, err := ne.body()
+	if err != nil {
+		return err
+	}
+	bodyFile, err := os.CreateTemp("", "spofwatch-bench-floor-*.txt")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(bodyFile.Name())
+	if _, err := bodyFile.Write(body); err != nil {
+		return err
+	}
+	bodyFile.Close()
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	floor, err := start("floor", self, clients, "-serve-floor="+bodyFile.Name())
+	if err != nil {
+		return err
+	}
+	defer floor.cmd.Process.Kill()
+	fmt.Printf("load average before: %s\n", loadavg())
+	ts := []*target{sw, ne, floor}
 	for _, t := range ts {
 		n, _ := t.scrape()
 		hwm, _ := vmHWM(t.cmd.Process.Pid)
@@ -214,15 +312,19 @@ func run(spofwatch, nodeExporter string, scrapes, clients int) error {
 		if hwm[t.name], err = vmHWM(t.cmd.Process.Pid); err != nil {
 			return err
 		}
-		fmt.Printf("%-13s sequential p50 %8s p99 %8s | %d clients p50 %8s p99 %8s | VmHWM after %d scrapes %.1f MiB\n", t.name,
+		anon, file := memory(t.cmd.Process.Pid)
+		fmt.Printf("%-13s sequential p50 %8s p99 %8s | %d clients p50 %8s p99 %8s | VmHWM after %d scrapes %.1f MiB (now anon %.1f + file %.1f)\n", t.name,
 			percentile(seq[t.name], 50).Round(time.Microsecond), percentile(seq[t.name], 99).Round(time.Microsecond), clients,
 			percentile(conc[t.name], 50).Round(time.Microsecond), percentile(conc[t.name], 99).Round(time.Microsecond),
-			2*scrapes, float64(hwm[t.name])/1024)
+			2*scrapes, float64(hwm[t.name])/1024, float64(anon)/1024, float64(file)/1024)
 	}
-	ratio := func(m map[string][]time.Duration) float64 {
-		return float64(percentile(m["spofwatch"], 99)) / float64(percentile(m["node_exporter"], 99))
+	fmt.Printf("load average after: %s\n", loadavg())
+	ratio := func(m map[string][]time.Duration, name string) float64 {
+		return float64(percentile(m[name], 99)) / float64(percentile(m["node_exporter"], 99))
 	}
-	fmt.Printf("ratio spofwatch/node_exporter: sequential p99 %.2f, %d-client p99 %.2f, VmHWM %.2f\n",
-		ratio(seq), clients, ratio(conc), float64(hwm["spofwatch"])/float64(hwm["node_exporter"]))
+	for _, name := range []string{"spofwatch", "floor"} {
+		fmt.Printf("ratio %s/node_exporter: sequential p99 %.2f, %d-client p99 %.2f, VmHWM %.2f\n", name,
+			ratio(seq, name), clients, ratio(conc, name), float64(hwm[name])/float64(hwm["node_exporter"]))
+	}
 	return nil
 }

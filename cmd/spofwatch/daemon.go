@@ -173,7 +173,7 @@ func runDaemon(cfg *config.Config, o options, logger *slog.Logger, sig *daemonSi
 	liveRegistry := prometheus.NewRegistry()
 	liveRegistry.MustRegister(versioncollector.NewCollector("spofwatch"), alertingMetrics{a})
 	runtimeRegistry := prometheus.NewRegistry()
-	runtimeRegistry.MustRegister(promcollectors.NewGoCollector(), promcollectors.NewProcessCollector(promcollectors.ProcessCollectorOpts{}))
+	runtimeRegistry.MustRegister(promcollectors.NewGoCollector(), agent.NewProcessCollector())
 	spofGatherer := agent.MergeGatherers(a, liveRegistry)
 
 	handler := spofweb.Handler(spofweb.Options{
