@@ -43,6 +43,7 @@ type Exporter struct {
 	groupState, groupMembers, groupWorking, groupRequired *prometheus.Desc
 	memberUp, finding                                     *prometheus.Desc
 	findingAccepted, acceptanceExpiry                     *prometheus.Desc
+	groupStateSince                                       *prometheus.Desc
 	collectorUp, collectorDuration, collectorLastSuccess  *prometheus.Desc
 	evaluationTime, hostInfo                              *prometheus.Desc
 }
@@ -60,6 +61,7 @@ func NewExporter(src SnapshotSource, hostLabels map[string]string) *Exporter {
 		groupMembers:         d("group_members", "Members of a group", "group", "kind"),
 		groupWorking:         d("group_members_working", "Members of a group that work (ok or degraded)", "group", "kind"),
 		groupRequired:        d("group_members_required", "Working members the group's function needs", "group", "kind"),
+		groupStateSince:      d("group_state_since_timestamp_seconds", "Unix time at which the group entered its current state", "group"),
 		memberUp:             d("member_up", "1 if the member works (ok or degraded), else 0", "group", "member"),
 		finding:              d("finding", "1 for every active finding", "code", "severity", "group", "member"),
 		findingAccepted:      d("finding_accepted", "1 for every active finding covered by an acceptance (config accept:); it counts as info for check and alerts", "code", "group", "member"),
@@ -193,6 +195,9 @@ func (e *Exporter) build(snap *Snapshot) []prometheus.Metric {
 		gauge(e.groupMembers, float64(gr.Total), g.ID, kind)
 		gauge(e.groupWorking, float64(gr.Working), g.ID, kind)
 		gauge(e.groupRequired, float64(g.Required), g.ID, kind)
+		if !gr.Since.IsZero() {
+			gauge(e.groupStateSince, float64(gr.Since.Unix()), g.ID)
+		}
 		seen := map[string]bool{}
 		for _, m := range g.Members {
 			if seen[m.Name] {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sort"
 	"sync"
 	"time"
@@ -73,6 +74,10 @@ type SchedulerOptions struct {
 	// start), so an acceptance that matches nothing for a day is reported.
 	Acceptances           []spof.Acceptance
 	SeedAcceptanceMatches map[string]time.Time
+	// SeedStates are the groups' states and since from before this
+	// scheduler (the previous generation, or the history after a restart),
+	// so "redundant since" survives reloads and restarts.
+	SeedStates map[string]spof.StateSince
 }
 
 // Scheduler runs every collector on its own schedule and keeps the latest
@@ -413,7 +418,14 @@ func (s *Scheduler) publishLocked() {
 		a.LastMatched = s.acceptMatched[a.ID]
 		accs[i] = a
 	}
-	eval := spof.Evaluate(spof.Input{Groups: groups, Collectors: statuses, HostConditions: hostConds, Previous: prev, Acceptances: accs, Now: now})
+	states := maps.Clone(s.opts.SeedStates)
+	if states == nil {
+		states = map[string]spof.StateSince{}
+	}
+	if s.current != nil {
+		maps.Copy(states, s.current.Evaluation.States())
+	}
+	eval := spof.Evaluate(spof.Input{Groups: groups, Collectors: statuses, HostConditions: hostConds, Previous: prev, Acceptances: accs, PreviousStates: states, Now: now})
 	for _, id := range eval.AcceptancesMatched {
 		s.acceptMatched[id] = now
 	}

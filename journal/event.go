@@ -132,3 +132,13 @@ func Replay(events []Event) Baseline {
 	}
 	return b
 }
+
+// States is the baseline's group states in the model's form, to seed
+// spof.Input.PreviousStates after a restart.
+func (b Baseline) States() map[string]spof.StateSince {
+	out := make(map[string]spof.StateSince, len(b.Groups))
+	for id, g := range b.Groups {
+		out[id] = spof.StateSince{State: g.State, Since: g.Since}
+	}
+	return out
+}

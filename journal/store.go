@@ -312,3 +312,29 @@ func (s *Store) Close() error {
 	s.file = nil
 	return err
 }
+
+// Read reads the journal in dir without opening it for writing (the
+// `report` command, a reader beside the daemon). A missing journal is an
+// empty history.
+func Read(dir string, opts Options) ([]Event, int, error) {
+	if opts.MaxBytes <= 0 {
+		opts.MaxBytes = DefaultMaxBytes
+	}
+	path := filepath.Join(dir, FileName)
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("journal: open %s: %w", path, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, 0, fmt.Errorf("journal: stat %s: %w", path, err)
+	}
+	limit := 2 * opts.MaxBytes
+	start := max(int64(0), st.Size()-limit)
+	events, skipped := parse(bufio.NewReaderSize(io.NewSectionReader(f, start, limit), 64<<10), start > 0)
+	return events, skipped, nil
+}

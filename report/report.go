@@ -40,6 +40,9 @@ type Group struct {
 	MembersWorking  int      `json:"members_working"`
 	MembersRequired int      `json:"members_required"`
 	Members         []Member `json:"members"`
+	// StateSince is when the group entered its state (RFC 3339): "redundant
+	// since", "degraded for".
+	StateSince string `json:"state_since"`
 }
 
 // Member is one part of a group.
@@ -91,7 +94,7 @@ func Build(host string, snap *agent.Snapshot) Report {
 		g := Group{
 			ID: gr.Group.ID, Kind: string(gr.Group.Kind), State: string(gr.State),
 			MembersTotal: gr.Total, MembersWorking: gr.Working, MembersRequired: gr.Group.Required,
-			Members: []Member{},
+			Members: []Member{}, StateSince: gr.Since.UTC().Format(time.RFC3339),
 		}
 		for _, m := range gr.Group.Members {
 			dom := m.Domains

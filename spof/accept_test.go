@@ -161,3 +161,21 @@ func TestAcceptanceIsPerGroup(t *testing.T) {
 		t.Errorf("worst = %s, want critical from the other group", w)
 	}
 }
+
+func TestStateSince(t *testing.T) {
+	t0 := acceptNow
+	g := lonePSUFailed()
+	first := Evaluate(Input{Groups: []Group{g}, Now: t0})
+	if got := first.Groups[0].Since; !got.Equal(t0) {
+		t.Fatalf("first since = %v", got)
+	}
+	same := Evaluate(Input{Groups: []Group{g}, Now: t0.Add(time.Hour), PreviousStates: first.States()})
+	if got := same.Groups[0].Since; !got.Equal(t0) {
+		t.Errorf("unchanged state lost its since: %v", got)
+	}
+	g.Members[1].State = MemberOK
+	fixed := Evaluate(Input{Groups: []Group{g}, Now: t0.Add(2 * time.Hour), PreviousStates: same.States()})
+	if fixed.Groups[0].State != StateRedundant || !fixed.Groups[0].Since.Equal(t0.Add(2*time.Hour)) {
+		t.Errorf("changed state: %s since %v", fixed.Groups[0].State, fixed.Groups[0].Since)
+	}
+}

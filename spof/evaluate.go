@@ -14,6 +14,10 @@ func Evaluate(in Input) Result {
 	var findings []Finding
 	for _, g := range in.Groups {
 		gr, fs := evaluateGroup(g)
+		gr.Since = in.Now
+		if p, ok := in.PreviousStates[g.ID]; ok && p.State == gr.State && !p.Since.IsZero() {
+			gr.Since = p.Since
+		}
 		res.Groups = append(res.Groups, gr)
 		findings = append(findings, fs...)
 	}

@@ -159,7 +159,11 @@ type Input struct {
 	Previous []Finding
 	// Acceptances mark matching findings accepted (config `accept:`).
 	Acceptances []Acceptance
-	Now         time.Time
+	// PreviousStates are the groups' states and since of the previous
+	// evaluation (or of the history, after a restart): a group whose state
+	// is unchanged keeps its StateSince.
+	PreviousStates map[string]StateSince
+	Now            time.Time
 }
 
 // GroupResult is the verdict on one group.
@@ -168,6 +172,25 @@ type GroupResult struct {
 	State   GroupState
 	Working int
 	Total   int
+	// Since is when the group entered State ("redundant since", "degraded
+	// for"), carried from Input.PreviousStates while the state holds.
+	Since time.Time
+}
+
+// StateSince is a group's state and when it entered it.
+type StateSince struct {
+	State GroupState
+	Since time.Time
+}
+
+// States returns each group's state and since, for the next evaluation's
+// PreviousStates.
+func (r Result) States() map[string]StateSince {
+	out := make(map[string]StateSince, len(r.Groups))
+	for _, g := range r.Groups {
+		out[g.Group.ID] = StateSince{State: g.State, Since: g.Since}
+	}
+	return out
 }
 
 // Result is the outcome of one evaluation.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spofwatch/spofwatch/agent"
+	"github.com/spofwatch/spofwatch/journal"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -36,6 +37,14 @@ type Options struct {
 	Extra map[string]http.Handler
 	// Panels add sections to the status page (recent notifications).
 	Panels []Panel
+	// History serves /api/v1/events, /api/v1/report and the page's recent
+	// changes; nil leaves them empty.
+	History HistorySource
+}
+
+// HistorySource lists the journal's events since a time.
+type HistorySource interface {
+	Events(since time.Time) []journal.Event
 }
 
 // Panel is an extra section of the status page.
@@ -51,6 +60,7 @@ var assets embed.FS
 var statusTemplate = template.Must(template.New("status.html").Funcs(template.FuncMap{
 	"lower": strings.ToLower,
 	"until": spof.FormatUntil,
+	"held":  func(since, now time.Time) string { return report.HumanDuration(now.Sub(since)) },
 	"ago": func(t time.Time, now time.Time) string {
 		if t.IsZero() {
 			return "never"
@@ -58,6 +68,9 @@ var statusTemplate = template.Must(template.New("status.html").Funcs(template.Fu
 		return now.Sub(t).Round(time.Second).String() + " ago"
 	},
 }).ParseFS(assets, "status.html"))
+
+// recentChanges is how many history events the page shows.
+const recentChanges = 20
 
 // Handler returns the HTTP handler of the agent.
 func Handler(opts Options) http.Handler {
@@ -86,6 +99,8 @@ func Handler(opts Options) http.Handler {
 		}
 		w.Write([]byte("Ready\n"))
 	})
+	mux.HandleFunc("GET /api/v1/events", serveEvents(opts))
+	mux.HandleFunc("GET /api/v1/report", serveReport(opts))
 	for path, h := range opts.Extra {
 		mux.Handle(path, h)
 	}
@@ -124,6 +139,7 @@ type pageData struct {
 	Collectors []agent.Outcome
 	Panels     []pagePanel
 	Map        template.HTML
+	Changes    []journal.Event
 }
 
 func statusData(opts Options) pageData {
@@ -142,6 +158,10 @@ func statusData(opts Options) pageData {
 	}
 	d.Findings = snap.Evaluation.Findings
 	d.Map = RedundancyMap(report.BuildMap(snap.Evaluation))
+	if ev := opts.events(snap.Taken.Add(-7 * 24 * time.Hour)); len(ev) > 0 {
+		d.Changes = slices.Clone(ev[max(0, len(ev)-recentChanges):])
+		slices.Reverse(d.Changes)
+	}
 	// The snapshot is shared and immutable: sort a copy, never its slice.
 	d.Collectors = slices.SortedStableFunc(slices.Values(snap.Outcomes), func(a, b agent.Outcome) int { return strings.Compare(a.Name, b.Name) })
 	for _, p := range opts.Panels {

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/spofwatch/spofwatch/agent"
+	"github.com/spofwatch/spofwatch/journal"
 
 	"github.com/spofwatch/spofwatch/report"
 )
@@ -48,4 +50,39 @@ func runCheck(o options, stdout, stderr io.Writer, logger *slog.Logger) int {
 		return report.ExitUnknown
 	}
 	return report.ExitCode(snap.Evaluation)
+}
+
+// runReport collects once and prints the audit over the window, with the
+// history read from the state directory.
+func runReport(o options, stdout, stderr io.Writer, logger *slog.Logger) int {
+	cfg, err := loadConfig(o, logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "spofwatch: invalid configuration:\n%v\n", err)
+		return report.ExitUnknown
+	}
+	entries, _, err := buildEntries(cfg, o, logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "spofwatch: invalid configuration:\n%v\n", err)
+		return report.ExitUnknown
+	}
+	defer closeCollectors(entries, logger)
+	events, skipped, err := journal.Read(o.paths.state, journal.Options{})
+	if err != nil {
+		fmt.Fprintf(stderr, "spofwatch: %v\n", err)
+		return report.ExitUnknown
+	}
+	if skipped > 0 {
+		logger.Warn("unreadable lines skipped in the history", "path", o.paths.state, "lines", skipped)
+	}
+	sched := agent.NewScheduler(agent.SchedulerOptions{Entries: entries, Logger: logger, Compose: composeFor(cfg),
+		Acceptances: cfg.Acceptances(), SeedStates: journal.Replay(events).States()})
+	ctx, cancel := context.WithTimeout(context.Background(), o.checkTimeout)
+	defer cancel()
+	snap := sched.CollectOnce(ctx)
+	audit := report.BuildAudit(hostname(), snap.Evaluation, snap.Acceptances, events, snap.Taken.Add(-time.Duration(o.reportSince)), snap.Taken)
+	if err := report.WriteAudit(stdout, audit, o.reportFormat); err != nil {
+		fmt.Fprintf(stderr, "spofwatch: write report: %v\n", err)
+		return report.ExitUnknown
+	}
+	return 0
 }

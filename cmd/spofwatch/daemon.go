@@ -26,6 +26,7 @@ import (
 	"github.com/spofwatch/spofwatch/agent"
 	"github.com/spofwatch/spofwatch/alerting"
 	"github.com/spofwatch/spofwatch/config"
+	"github.com/spofwatch/spofwatch/journal"
 	spofweb "github.com/spofwatch/spofwatch/web"
 )
 
@@ -48,6 +49,19 @@ type runner struct {
 	opts   options
 	// snapshots receives every snapshot of every generation, in order.
 	snapshots chan *agent.Snapshot
+	// history is the journal of state changes and findings; nil when the
+	// state directory cannot be used (the agent runs on without history).
+	history *journal.Store
+	// historyBase is what the journal knew last; only consume touches it.
+	historyBase journal.Baseline
+}
+
+// Events lists the history since a time (nil without a journal).
+func (a *runner) Events(since time.Time) []journal.Event {
+	if a.history == nil {
+		return nil
+	}
+	return a.history.Events(since)
 }
 
 func (a *runner) Snapshot() *agent.Snapshot { return a.cur.Load().sched.Snapshot() }
@@ -71,9 +85,10 @@ func (a *runner) start(ctx context.Context, cfg *config.Config, entries []agent.
 		// The alert path's own health is a finding like any other.
 		entries = append(slices.Clone(entries), agent.Entry{Collector: eng.SelfCheck(), Schedule: agent.Schedule{Interval: selfCheckInterval, Timeout: time.Second}})
 	}
-	opts := agent.SchedulerOptions{Entries: entries, Logger: a.logger, Compose: composeFor(cfg), Acceptances: cfg.Acceptances()}
+	opts := agent.SchedulerOptions{Entries: entries, Logger: a.logger, Compose: composeFor(cfg), Acceptances: cfg.Acceptances(), SeedStates: a.historyBase.States()}
 	if prev != nil {
 		last := prev.sched.Snapshot()
+		opts.SeedStates = last.Evaluation.States()
 		opts.Seed = last.Evaluation.Findings
 		opts.SeedOutcomes = last.Outcomes
 		opts.SeedAcceptanceMatches = map[string]time.Time{}
@@ -164,7 +179,16 @@ func runDaemon(cfg *config.Config, o options, logger *slog.Logger, sig *daemonSi
 	if err != nil {
 		return configError{err}
 	}
-	a := &runner{logger: logger, opts: o, snapshots: make(chan *agent.Snapshot, 1)}
+	a := &runner{logger: logger, opts: o, snapshots: make(chan *agent.Snapshot, 1), historyBase: journal.NewBaseline()}
+	if h, err := journal.Open(o.paths.state, journal.Options{}); err != nil {
+		logger.Error("no redundancy history: the state directory cannot be used; running without it", "path", o.paths.state, "err", err)
+	} else {
+		a.history, a.historyBase = h, h.Baseline()
+		if n := h.Skipped(); n > 0 {
+			logger.Warn("unreadable lines skipped in the history", "path", o.paths.state, "lines", n)
+		}
+		defer h.Close()
+	}
 	a.cur.Store(a.start(ctx, cfg, entries, watchers, eng, nil))
 
 	// Three sources: the snapshot (gathered once per snapshot), live
@@ -178,7 +202,7 @@ func runDaemon(cfg *config.Config, o options, logger *slog.Logger, sig *daemonSi
 
 	handler := spofweb.Handler(spofweb.Options{
 		Host: hostname(), Source: a, Gatherer: agent.MergeGatherers(a, liveRegistry, runtimeRegistry),
-		Logger: logger, Version: version.Version, Ready: a.Ready,
+		Logger: logger, Version: version.Version, Ready: a.Ready, History: a,
 		Extra:  map[string]http.Handler{"GET /api/v1/alerts": http.HandlerFunc(a.serveAlerts)},
 		Panels: []spofweb.Panel{notificationsPanel{a}},
 	})
@@ -339,6 +363,7 @@ func (a *runner) consume(ctx context.Context, g prometheus.Gatherer) {
 			// "everything cleared" to the alert state machine.
 			if a.Ready() {
 				a.cur.Load().eng.Observe(snap.Evaluation, snap.Taken)
+				a.record(snap)
 			}
 			if a.opts.textfile != "" {
 				if err := agent.WriteTextfile(a.opts.textfile, g); err != nil {
@@ -347,6 +372,21 @@ func (a *runner) consume(ctx context.Context, g prometheus.Gatherer) {
 			}
 		}
 	}
+}
+
+// record appends the snapshot's changes to the history. A failed write is
+// logged and retried with the next snapshot: the baseline only moves on
+// once the events are on disk.
+func (a *runner) record(snap *agent.Snapshot) {
+	if a.history == nil {
+		return
+	}
+	events, next := journal.Diff(a.historyBase, snap.Evaluation, snap.Taken)
+	if err := a.history.Append(events); err != nil {
+		a.logger.Error("cannot write the redundancy history", "err", err)
+		return
+	}
+	a.historyBase = next
 }
 
 // logCollectors says once which collectors found their source and which are

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/common/promslog"
 	promslogflag "github.com/prometheus/common/promslog/flag"
 	"github.com/prometheus/common/version"
@@ -30,6 +31,9 @@ const DefaultListenAddress = ":19847"
 // not an error (every option has a working default).
 const DefaultConfigFile = "/etc/spofwatch/spofwatch.yml"
 
+// DefaultStateDir is where the daemon keeps its history.
+const DefaultStateDir = "/var/lib/spofwatch"
+
 // options are the parsed command-line flags.
 type options struct {
 	configFile     string
@@ -41,7 +45,26 @@ type options struct {
 	log            *promslog.Config
 	checkFormat    string
 	checkTimeout   time.Duration
+	reportFormat   string
+	reportSince    promDuration
 }
+
+// promDuration is a flag value in Prometheus' duration form (90d, 4w).
+type promDuration time.Duration
+
+func (d *promDuration) Set(s string) error {
+	v, err := model.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	if v <= 0 {
+		return fmt.Errorf("want a positive duration, got %q", s)
+	}
+	*d = promDuration(v)
+	return nil
+}
+
+func (d *promDuration) String() string { return model.Duration(*d).String() }
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -67,6 +90,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	app.Flag("path.procfs", "procfs mountpoint.").Default("/proc").StringVar(&o.paths.proc)
 	app.Flag("path.sysfs", "sysfs mountpoint.").Default("/sys").StringVar(&o.paths.sys)
 	app.Flag("path.rootfs", "Root filesystem mountpoint (for a containerised agent).").Default("/").StringVar(&o.paths.root)
+	app.Flag("path.state", "State directory: the redundancy history (events.jsonl).").Default(DefaultStateDir).StringVar(&o.paths.state)
 	app.Flag("collector.textfile.output", "Also write the spofwatch metrics to this file after every evaluation, atomically, for node_exporter's textfile collector (e.g. /var/lib/node_exporter/textfile_collector/spofwatch.prom).").
 		StringVar(&o.textfile)
 	o.enabled = map[string]*bool{}
@@ -79,6 +103,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	checkCmd := app.Command("check", "Collect once, print the verdict and exit 0/1/2/3 (OK/WARNING/CRITICAL/UNKNOWN).")
 	checkCmd.Flag("format", "Output format: text, json, nagios, or dot (the redundancy map for Graphviz).").Default("text").EnumVar(&o.checkFormat, "text", "json", "nagios", "dot")
 	checkCmd.Flag("timeout", "Give up on collectors after this long.").Default("15s").DurationVar(&o.checkTimeout)
+	reportCmd := app.Command("report", "Print the redundancy audit of this host over a window: groups, time in each non-redundant state, incidents, accepted risks, last proof.")
+	reportCmd.Flag("format", "Output format.").Default("markdown").EnumVar(&o.reportFormat, "markdown", "json", "html")
+	reportCmd.Flag("since", "Window: how far back (e.g. 90d, 4w, 24h).").Default("90d").SetValue(&o.reportSince)
+	reportCmd.Flag("timeout", "Give up on collectors after this long.").Default("15s").DurationVar(&o.checkTimeout)
 	versionCmd := app.Command("version", "Print the version and exit.")
 
 	cmd, err := app.Parse(args)
@@ -96,6 +124,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case checkCmd.FullCommand():
 		return runCheck(o, stdout, stderr, logger)
+	case reportCmd.FullCommand():
+		return runReport(o, stdout, stderr, logger)
 	case daemonCmd.FullCommand():
 		// Before anything slow: loading the config, probing the sources.
 		sig := notifyDaemonSignals()

@@ -264,7 +264,11 @@ func startDaemon(t *testing.T, args ...string) *daemon {
 	t.Helper()
 	port := freePort(t)
 	d := &daemon{base: "http://127.0.0.1:" + port, log: &syncBuffer{mu: make(chan struct{}, 1)}}
-	d.cmd = exec.Command(binary, append([]string{"--web.listen-address=127.0.0.1:" + port}, args...)...)
+	pre := []string{"--web.listen-address=127.0.0.1:" + port}
+	if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--path.state=") }) {
+		pre = append(pre, "--path.state="+t.TempDir()) // never the machine's /var/lib/spofwatch
+	}
+	d.cmd = exec.Command(binary, append(pre, args...)...)
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -606,7 +610,7 @@ func TestWebConfigBasicAuthAndTLS(t *testing.T) {
 		filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"), hash)), 0o600)
 
 	port := freePort(t)
-	cmd := exec.Command(binary, append(fixture(t, "nvme-single")[:3], "--web.listen-address=127.0.0.1:"+port, "--web.config.file="+webCfg)...)
+	cmd := exec.Command(binary, append(fixture(t, "nvme-single")[:3], "--web.listen-address=127.0.0.1:"+port, "--web.config.file="+webCfg, "--path.state="+t.TempDir())...)
 	log := &syncBuffer{mu: make(chan struct{}, 1)}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
@@ -684,7 +688,7 @@ func TestSIGHUPDuringStartup(t *testing.T) {
 		}
 		port := freePort(t)
 		log := &syncBuffer{mu: make(chan struct{}, 1)}
-		cmd := exec.Command(binary, append(fixture(t, "nvme-single")[:3], "--web.listen-address=127.0.0.1:"+port, "--config.file="+fifo)...)
+		cmd := exec.Command(binary, append(fixture(t, "nvme-single")[:3], "--web.listen-address=127.0.0.1:"+port, "--config.file="+fifo, "--path.state="+t.TempDir())...)
 		cmd.Stdout, cmd.Stderr = log, log
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

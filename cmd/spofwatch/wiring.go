@@ -22,6 +22,8 @@ import (
 
 type paths struct {
 	proc, sys, root string
+	// state is the state directory (--path.state): the history journal.
+	state string
 }
 
 // collectorSpec is one row of the collector table: how to build a collector
