@@ -95,6 +95,17 @@ tests.append({"interval": "1m",
     {"eval_time": "10m", "alertname": "SpofwatchAbsent", "exp_alerts": []},
     {"eval_time": "20m", "alertname": "SpofwatchAbsent", "exp_alerts": [exp("SpofwatchAbsent", {"job": "spofwatch"}, "1")]}]})
 
+# Acceptances: one expires 10 days after the epoch (promtool's clock starts
+# there), one after 30 days; only the first is within 14 days.
+acc = {"instance": "db1:19847", "job": "spofwatch", "code": "no_redundancy", "group": "storage/mount/root", "member": ""}
+tests.append({"interval": "1m",
+  "input_series": [
+    {"series": series("spofwatch_acceptance_expiry_timestamp_seconds", acc), "values": f"{10*86400}x120"},
+    {"series": series("spofwatch_acceptance_expiry_timestamp_seconds", dict(acc, group="network/uplink/default")), "values": f"{30*86400}x120"}],
+  "alert_rule_test": [
+    {"eval_time": "30m", "alertname": "SpofAcceptanceExpiresSoon", "exp_alerts": []},
+    {"eval_time": "90m", "alertname": "SpofAcceptanceExpiresSoon", "exp_alerts": [exp("SpofAcceptanceExpiresSoon", acc, str(10*86400 - 90*60))]}]})
+
 # Fleet: rack r1 (feed pdu-a) has 4 hosts, 3 lose a PSU at once; rack r2
 # (feed pdu-b) has 3 hosts, 1 loses a PSU: a host problem, not the PDU.
 inp = []
