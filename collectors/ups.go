@@ -362,6 +362,8 @@ func stableError(err error) error {
 	if err == nil {
 		return nil
 	}
+	// Durations in the text are whole seconds at the source (ups.Client),
+	// so they stay the same from poll to poll.
 	return &upsStableErr{msg: upsLocalAddr.ReplaceAllString(err.Error(), ""), err: err}
 }
 

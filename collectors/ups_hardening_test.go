@@ -172,17 +172,34 @@ func TestUPSProbeFloodIsCapped(t *testing.T) {
 // ephemeral port, and again after RemindEvery.
 func TestUPSLogsOncePerFailure(t *testing.T) {
 	reset := nuttest.StartFake(t, nuttest.FakeConfig{UPS: 1, Reset: true})
+	// A upsd that accepts and never answers: each poll runs out of its
+	// budget at a slightly different remaining time.
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { silent.Close() })
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
 	tests := []struct {
 		name, addr string
 	}{
 		{"closed port", upsClosedAddr(t)},
+		{"silent upsd", silent.Addr().String()},
 		// The reset arrives during login: "read tcp 127.0.0.1:<new port>->...".
 		{"connection reset", reset.Addr},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			now := time.Unix(1_700_000_000, 0)
-			sched, logs := upsScheduler(t, UPSOptions{Timeout: 2 * time.Second, RemindEvery: 10 * time.Minute, UPS: []UPSConfig{
+			sched, logs := upsScheduler(t, UPSOptions{Timeout: 700 * time.Millisecond, RemindEvery: 10 * time.Minute, UPS: []UPSConfig{
 				{Target: "ups-a@" + tc.addr, Username: "monuser", Password: "monpass"},
 			}}, &now)
 			warns := func() int { return strings.Count(logs.String(), "level=WARN") }

@@ -325,10 +325,19 @@ func (c *Client) roundTrip(ctx context.Context, line, request string, read func(
 		return opError(c.addr, request, err)
 	}
 	// Anything else leaves the stream at an unknown position.
-	if ctx.Err() != nil {
+	// Running out of time reads the same whichever deadline fired first
+	// (the context's or the connection's): a text that alternates between
+	// the two would defeat log de-duplication.
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) && !errors.Is(err, os.ErrDeadlineExceeded) {
+		err = fmt.Errorf("%w: %w", os.ErrDeadlineExceeded, err)
+	}
+	if ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		err = fmt.Errorf("%w: %w", ctx.Err(), err)
 	} else if errors.Is(err, os.ErrDeadlineExceeded) {
-		err = fmt.Errorf("no complete reply within %s: %w", budget.Round(time.Millisecond), err)
+		// Whole seconds: the remaining budget differs by milliseconds from
+		// poll to poll, and a changing text defeats log de-duplication and
+		// churns the unknown reason of the UPS's group.
+		err = fmt.Errorf("no complete reply within %s: %w", max(budget.Round(time.Second), time.Second), err)
 	}
 	c.broken = err
 	c.closeConn()
