@@ -331,7 +331,7 @@ func (v *validator) secret(path []string, file string) string {
 	}
 	if s.ReadableByOthers() {
 		v.warnings = append(v.warnings, (&Error{File: v.file, Line: lineOf(v.root, path), Msg: fmt.Sprintf(
-			"%s: secret file %s is readable by group or others (mode %04o); chmod 600 it", strings.Join(path, "."), file, s.Mode.Perm())}).Error())
+			"%s: secret file %s is readable by every user (mode %04o); chmod o-r it (0640 root:spofwatch, or 0600 owned by the service user)", strings.Join(path, "."), file, s.Mode.Perm())}).Error())
 	}
 	return string(s.Value)
 }

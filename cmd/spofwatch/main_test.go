@@ -175,7 +175,7 @@ func TestSecretReadableByOthersWarnsOnce(t *testing.T) {
 	if code != report.ExitWarning {
 		t.Errorf("exit %d, want 1 (the fixture's verdict)\n%s%s", code, out, errOut)
 	}
-	want := cfg + ":6: alerting.receivers.0.bearer_token_file: secret file " + tok + " is readable by group or others (mode 0644)"
+	want := cfg + ":6: alerting.receivers.0.bearer_token_file: secret file " + tok + " is readable by every user (mode 0644)"
 	if n := strings.Count(errOut, want); n != 1 {
 		t.Errorf("warning %q logged %d times:\n%s", want, n, errOut)
 	}

@@ -12,6 +12,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"syscall"
 )
 
 // MaxSize bounds a secret file. Real secrets are a line; a larger file is a
@@ -30,9 +31,11 @@ type Secret struct {
 	Mode fs.FileMode
 }
 
-// ReadableByOthers says whether group or others may read the file, which
-// an operator should be warned about (once, when the config is loaded).
-func (s Secret) ReadableByOthers() bool { return s.Mode.Perm()&0o044 != 0 }
+// ReadableByOthers says whether others (not the owner, not the group) may
+// read the file. Group-readable is the packaged setup (root:spofwatch 0640
+// for a service running as spofwatch), so it is no reason to warn; a
+// world-readable secret is, once when the config is loaded.
+func (s Secret) ReadableByOthers() bool { return s.Mode.Perm()&0o004 != 0 }
 
 // Read reads the secret in path. Errors name the file, never its content.
 func Read(path string) (Secret, error) {
@@ -67,7 +70,9 @@ var ErrTooLarge = errors.New("file too large")
 // returns its permission bits. It reads through a limited reader, so a
 // device or pipe that never ends costs limit bytes, not all memory.
 func read(path string, limit int64) ([]byte, fs.FileMode, error) {
-	f, err := os.Open(path)
+	// O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+	// writer before the regular-file check below could refuse it.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, 0, unwrapPath(err)
 	}
@@ -76,8 +81,18 @@ func read(path string, limit int64) ([]byte, fs.FileMode, error) {
 	if err != nil {
 		return nil, 0, unwrapPath(err)
 	}
-	if fi.IsDir() {
+	// A FIFO or device would block the read (a reload would hang the
+	// daemon's main loop) or never end.
+	switch t := fi.Mode().Type(); {
+	case t.IsRegular():
+	case t&fs.ModeDir != 0:
 		return nil, 0, errors.New("is a directory")
+	case t&fs.ModeNamedPipe != 0:
+		return nil, 0, errors.New("is a FIFO, not a regular file")
+	case t&(fs.ModeDevice|fs.ModeCharDevice) != 0:
+		return nil, 0, errors.New("is a device, not a regular file")
+	default:
+		return nil, 0, fmt.Errorf("is not a regular file (%s)", t)
 	}
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {

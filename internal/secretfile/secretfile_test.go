@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestRead(t *testing.T) {
@@ -24,7 +26,7 @@ func TestRead(t *testing.T) {
 		{"inner newline kept", "a\nb\n", 0o600, "a\nb", false, false},
 		{"empty", "", 0o600, "is empty", true, false},
 		{"only newline", "\n", 0o600, "is empty", true, false},
-		{"group readable", "x", 0o640, "x", false, true},
+		{"group readable (root:spofwatch 0640, the packaged setup)", "x", 0o640, "x", false, false},
 		{"world readable", "x", 0o604, "x", false, true},
 		{"too large", strings.Repeat("x", MaxSize+1), 0o600, "more than 65536 bytes", true, false},
 		{"at the limit", strings.Repeat("x", MaxSize), 0o600, strings.Repeat("x", MaxSize), false, false},
@@ -65,9 +67,38 @@ func TestReadErrorsNameFileNotContent(t *testing.T) {
 	}
 }
 
-// A device that never ends costs MaxSize bytes, not all memory.
-func TestReadEndlessDevice(t *testing.T) {
-	if _, err := Read("/dev/zero"); !errors.Is(err, ErrTooLarge) {
+// A device that never ends or a FIFO with no writer is refused at once,
+// never read: a reload must not hang on it.
+func TestReadRefusesDevicesAndFIFOs(t *testing.T) {
+	if _, err := Read("/dev/zero"); err == nil || !strings.Contains(err.Error(), "is a device") {
+		t.Errorf("/dev/zero: err = %v", err)
+	}
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := Read(fifo); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "is a FIFO") {
+			t.Errorf("fifo: err = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Read blocked on a FIFO with no writer")
+	}
+}
+
+// A regular file larger than the bound costs MaxSize bytes, not its size.
+func TestReadLargeFileBounded(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "big")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Truncate(1 << 30) // sparse
+	f.Close()
+	if _, err := Read(p); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("err = %v, want ErrTooLarge", err)
 	}
 }
@@ -84,7 +115,7 @@ func TestCertPool(t *testing.T) {
 	if _, err := CertPool(filepath.Join(dir, "missing.pem")); err == nil || !strings.Contains(err.Error(), "cannot read CA file") {
 		t.Errorf("err = %v", err)
 	}
-	if _, err := CertPool("/dev/zero"); !errors.Is(err, ErrTooLarge) {
-		t.Errorf("err = %v, want ErrTooLarge", err)
+	if _, err := CertPool("/dev/zero"); err == nil || !strings.Contains(err.Error(), "is a device") {
+		t.Errorf("err = %v, want a refusal of the device", err)
 	}
 }
