@@ -189,12 +189,19 @@ func (s *Store) Append(events []Event) error {
 	if s.file == nil {
 		return errors.New("journal: closed")
 	}
+	before := s.size
 	n, err := s.file.Write(buf.Bytes())
 	s.size += int64(n)
 	if err == nil {
 		err = s.file.Sync()
 	}
 	if err != nil {
+		// Take back a partial or unsynced write: the caller retries the
+		// same events, which must not then stand twice (or after half a
+		// line) in the file.
+		if terr := s.file.Truncate(before); terr == nil {
+			s.size = before
+		}
 		return fmt.Errorf("journal: write %s: %w", s.path, err)
 	}
 	s.mu.Lock()

@@ -74,6 +74,9 @@ func allRules() []rule {
 		}},
 		{"alerting", "alerting and collectors never import each other; alerting needs no hardware library", func(d string) bool { return under(d, "collectors") || isHardwareLibrary(d) }},
 		{"config", "config owns the schema: alerting imports config, never the reverse", func(d string) bool { return under(d, "alerting") || under(d, "collectors") || under(d, "agent") }},
+		{"journal", "the history depends on the model only", func(d string) bool {
+			return ours(d) && !under(d, "spof")
+		}},
 		{"collectors", "alerting and collectors never import each other", func(d string) bool { return under(d, "alerting") || under(d, "config") }},
 	}
 	for _, s := range sources {
