@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/spofwatch/spofwatch/agent"
 	"github.com/spofwatch/spofwatch/spof"
 )
@@ -66,7 +64,7 @@ func mapFixtures() map[string][]spof.Group {
 func mapServer(t *testing.T, groups []spof.Group, accs []spof.Acceptance) *httptest.Server {
 	t.Helper()
 	snap := &agent.Snapshot{Taken: mapNow, Evaluation: spof.Evaluate(spof.Input{Groups: groups, Now: mapNow, Acceptances: accs})}
-	srv := httptest.NewServer(Handler(Options{Host: "map-test", Source: staticSource{snap}, Gatherer: prometheus.NewRegistry(), Ready: func() bool { return true }}))
+	srv := httptest.NewServer(Handler(Options{Host: "map-test", Source: staticSource{snap}, Ready: func() bool { return true }}))
 	t.Cleanup(srv.Close)
 	return srv
 }

@@ -1,4 +1,5 @@
-// Package web serves the snapshot over HTTP: /metrics, /api/v1/findings,
+// Package web serves the snapshot over HTTP: /metrics (the agent's handler,
+// passed in), /api/v1/findings,
 // the status page at / and the health endpoints. Every handler reads the
 // latest snapshot; none collects.
 package web
@@ -16,20 +17,19 @@ import (
 	"github.com/spofwatch/spofwatch/agent"
 	"github.com/spofwatch/spofwatch/journal"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/spofwatch/spofwatch/report"
 	"github.com/spofwatch/spofwatch/spof"
 )
 
 // Options configures the handler.
 type Options struct {
-	Host     string
-	Source   agent.SnapshotSource
-	Gatherer prometheus.Gatherer
-	Logger   *slog.Logger
-	Version  string
+	Host   string
+	Source agent.SnapshotSource
+	// Metrics serves /metrics (agent.NewMetricsHandler: pre-encoded bytes,
+	// a concurrency slot that never covers the write); nil serves none.
+	Metrics http.Handler
+	Logger  *slog.Logger
+	Version string
 	// Ready reports whether the first collection round has finished.
 	Ready func() bool
 	// Extra mounts more handlers (alerting's /api/v1/alerts) and lists
@@ -78,11 +78,9 @@ func Handler(opts Options) http.Handler {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{
-		ErrorLog:            slog.NewLogLogger(opts.Logger.Handler(), slog.LevelError),
-		ErrorHandling:       promhttp.ContinueOnError,
-		MaxRequestsInFlight: 10,
-	}))
+	if opts.Metrics != nil {
+		mux.Handle("GET /metrics", opts.Metrics)
+	}
 	mux.HandleFunc("GET /api/v1/findings", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if err := report.WriteJSON(w, report.Build(opts.Host, opts.Source.Snapshot())); err != nil {

@@ -44,7 +44,8 @@ func newServer(t *testing.T) *httptest.Server {
 	t.Helper()
 	snap := testSnapshot()
 	ready := false
-	h := Handler(Options{Host: "db-07", Source: staticSource{snap}, Gatherer: prometheus.NewRegistry(), Version: "test", Ready: func() bool { return ready }})
+	metrics := agent.NewMetricsHandler(agent.MetricsHandlerOpts{Snapshot: agent.NewExporter(staticSource{snap}, nil), Live: prometheus.NewRegistry()})
+	h := Handler(Options{Host: "db-07", Source: staticSource{snap}, Metrics: metrics, Version: "test", Ready: func() bool { return ready }})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	ready = true
@@ -71,6 +72,7 @@ func TestEndpoints(t *testing.T) {
 		{"/-/healthy", "Healthy", 200},
 		{"/-/ready", "Ready", 200},
 		{"/api/v1/findings", `"code": "redundancy_lost"`, 200},
+		{"/metrics", `spofwatch_finding{code="redundancy_lost"`, 200},
 		{"/", "power redundancy", 0}, // checked in the browser test
 		{"/nonexistent", "404", 404},
 	} {
@@ -82,7 +84,7 @@ func TestEndpoints(t *testing.T) {
 }
 
 func TestNotReadyBeforeFirstCollection(t *testing.T) {
-	h := Handler(Options{Host: "h", Source: staticSource{testSnapshot()}, Gatherer: prometheus.NewRegistry(), Ready: func() bool { return false }})
+	h := Handler(Options{Host: "h", Source: staticSource{testSnapshot()}, Ready: func() bool { return false }})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	if code, _ := get(t, srv.URL+"/-/ready"); code != http.StatusServiceUnavailable {
@@ -154,7 +156,7 @@ func TestStatusPageInChromium(t *testing.T) {
 func TestStatusPageLeavesSnapshotUntouched(t *testing.T) {
 	snap := testSnapshot()
 	snap.Outcomes = []agent.Outcome{{Name: "ups"}, {Name: "ipmi"}, {Name: "bonding"}}
-	h := Handler(Options{Host: "h", Source: staticSource{snap}, Gatherer: prometheus.NewRegistry(), Ready: func() bool { return true }})
+	h := Handler(Options{Host: "h", Source: staticSource{snap}, Ready: func() bool { return true }})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	code, body := get(t, srv.URL+"/")

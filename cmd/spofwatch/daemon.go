@@ -200,21 +200,19 @@ func runDaemon(cfg *config.Config, o options, logger *slog.Logger, sig *daemonSi
 	runtimeRegistry.MustRegister(promcollectors.NewGoCollector(), agent.NewProcessCollector())
 	spofGatherer := agent.MergeGatherers(a, liveRegistry)
 
+	// /metrics is served from the snapshot's pre-encoded bytes, with the
+	// live families encoded per scrape.
+	metrics := agent.NewMetricsHandler(agent.MetricsHandlerOpts{
+		Snapshot: a, Live: agent.MergeGatherers(liveRegistry, runtimeRegistry),
+		Logger: logger, MaxRequestsInFlight: 10, WriteTimeout: metricsWriteTimeout,
+	})
 	handler := spofweb.Handler(spofweb.Options{
-		Host: hostname(), Source: a, Gatherer: agent.MergeGatherers(a, liveRegistry, runtimeRegistry),
+		Host: hostname(), Source: a, Metrics: metrics,
 		Logger: logger, Version: version.Version, Ready: a.Ready, History: a,
 		Extra:  map[string]http.Handler{"GET /api/v1/alerts": http.HandlerFunc(a.serveAlerts)},
 		Panels: []spofweb.Panel{notificationsPanel{a}},
 	})
-	// /metrics is served from the snapshot's pre-encoded bytes, with the
-	// live families encoded per scrape; the rest is the web package's.
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", agent.NewMetricsHandler(agent.MetricsHandlerOpts{
-		Snapshot: a, Live: agent.MergeGatherers(liveRegistry, runtimeRegistry),
-		Logger: logger, MaxRequestsInFlight: 10, WriteTimeout: metricsWriteTimeout,
-	}))
-	mux.Handle("/", handler)
-	server := &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout, WriteTimeout: writeTimeout, IdleTimeout: idleTimeout}
+	server := &http.Server{Handler: handler, ReadHeaderTimeout: readHeaderTimeout, WriteTimeout: writeTimeout, IdleTimeout: idleTimeout}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- web.ListenAndServe(server, o.web, logger) }()
 
