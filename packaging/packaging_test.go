@@ -698,4 +698,8 @@ func TestUnitStartLimit(t *testing.T) {
 	if interval == 0 || float64(burst)*restartSec >= interval {
 		t.Errorf("StartLimitBurst=%d starts %gs apart never fill StartLimitIntervalSec=%gs: restarts go on forever", burst, restartSec, interval)
 	}
+	// A refused config exits 78 (cmd/spofwatch ExitConfig): no restart.
+	if got := one("Service", "RestartPreventExitStatus"); got != "78" {
+		t.Errorf("RestartPreventExitStatus=%s, want 78 (the daemon's exit status for a refused config)", got)
+	}
 }

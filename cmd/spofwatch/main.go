@@ -31,6 +31,11 @@ const DefaultListenAddress = ":19847"
 // not an error (every option has a working default).
 const DefaultConfigFile = "/etc/spofwatch/spofwatch.yml"
 
+// ExitConfig is the daemon's exit status for a configuration it refuses
+// (EX_CONFIG from sysexits.h): the unit does not restart on it
+// (RestartPreventExitStatus), since restarting cannot fix the file.
+const ExitConfig = 78
+
 // DefaultStateDir is where the daemon keeps its history.
 const DefaultStateDir = "/var/lib/spofwatch"
 
@@ -135,13 +140,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 			// Printed plainly, not as an escaped log field: an operator
 			// reads this on the terminal or in the journal.
 			fmt.Fprintf(stderr, "spofwatch: invalid configuration, refusing to start:\n%v\n", err)
-			return 1
+			return ExitConfig
 		}
 		if err := runDaemon(cfg, o, logger, sig); err != nil {
 			var ce configError
 			if errors.As(err, &ce) {
 				fmt.Fprintf(stderr, "spofwatch: invalid configuration, refusing to start:\n%v\n", ce.err)
-				return 1
+				return ExitConfig
 			}
 			logger.Error("spofwatch stopped", "err", err)
 			return 1

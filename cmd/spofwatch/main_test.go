@@ -216,8 +216,8 @@ func TestConfigErrorsDaemonRefusesToStart(t *testing.T) {
 			cfg := writeConfig(t, t.TempDir(), tt.body)
 			cmd := exec.Command(binary, "--config.file="+cfg, "--web.listen-address=127.0.0.1:"+freePort(t))
 			out, err := cmd.CombinedOutput() // must exit by itself
-			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() == 0 {
-				t.Fatalf("daemon did not refuse: %v\n%s", err, out)
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != ExitConfig {
+				t.Fatalf("daemon did not refuse with exit status %d (the unit's RestartPreventExitStatus): %v\n%s", ExitConfig, err, out)
 			}
 			if !strings.Contains(string(out), "refusing to start") || !strings.Contains(string(out), tt.want) {
 				t.Errorf("output lacks the reason %q:\n%s", tt.want, out)
