@@ -54,6 +54,11 @@ type Options struct {
 	// real file system when nil. Tests inject full, read-only or stalling
 	// disks.
 	OutboxFS outbox.FS
+	// Previous is the engine this one replaces on a reload, already
+	// closed. Its alert state and the notifications it held only in memory
+	// (its disk refused them) are taken over, so a reload while the outbox
+	// cannot be written neither loses a resolve nor re-fires an alert.
+	Previous *Engine
 }
 
 // Engine is the alerting pipeline. Create it with New, start delivery with
@@ -129,11 +134,49 @@ func New(cfg Config, opts Options) (*Engine, error) {
 	if err := e.loadState(); err != nil {
 		return nil, fmt.Errorf("alerting: %w", err)
 	}
+	e.takeOver(opts.Previous)
 	// Alertmanager keeps no pushed alerts across its own restarts and ours
 	// may have lasted longer than endsAt: push the active set on start.
 	e.amDirty = true
 	e.publishLocked()
 	return e, nil
+}
+
+// takeOver adopts a closed predecessor's in-memory alert state (it is at
+// least as new as alerts.json, which may not have been writable) and the
+// notifications it held only in memory, queued again for the same receiver
+// and instance; those for a receiver the new configuration dropped are
+// logged and left.
+func (e *Engine) takeOver(prev *Engine) {
+	if prev == nil {
+		return
+	}
+	prev.mu.Lock()
+	alerts := make(map[string]*Alert, len(prev.alerts))
+	for fp, a := range prev.alerts {
+		c := *a
+		c.Labels, c.Annotations = maps.Clone(a.Labels), maps.Clone(a.Annotations)
+		alerts[fp] = &c
+	}
+	prev.mu.Unlock()
+	held := prev.outbox.Held()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.alerts = alerts
+	var keep []outbox.Entry
+	for _, en := range held {
+		if e.byKey[en.Target()] == nil {
+			e.logger.Warn("notification held in memory is for a receiver no longer configured; dropped", "receiver", en.Receiver, "alerts", len(en.Alerts))
+			continue
+		}
+		en.ID = 0
+		keep = append(keep, en)
+	}
+	if len(keep) > 0 {
+		e.logger.Info("taking over notifications the previous configuration held in memory", "entries", len(keep))
+		e.enqueue(keep)
+	}
+	e.saveStateLocked()
 }
 
 // Run delivers queued notifications and re-pushes active alerts to

@@ -390,6 +390,20 @@ func (o *Outbox) Hold(entries ...Entry) []Entry {
 	return out
 }
 
+// Held returns copies of the entries kept only in memory (not written to
+// disk), oldest first: what a successor must take over when this outbox is
+// closed while its disk refuses writes.
+func (o *Outbox) Held() []Entry {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := make([]Entry, 0, len(o.held))
+	for id := range o.held {
+		out = append(out, o.entries[id])
+	}
+	slices.SortFunc(out, func(a, b Entry) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
 // Flush writes held entries to disk, or when there are none and the last
 // write failed, probes the disk with a scratch file. A nil error clears
 // WriteErr.

@@ -175,7 +175,7 @@ func runDaemon(cfg *config.Config, o options, logger *slog.Logger, sig *daemonSi
 	if err != nil {
 		return configError{err}
 	}
-	eng, err := newEngine(cfg, logger)
+	eng, err := newEngine(cfg, logger, nil)
 	if err != nil {
 		return configError{err}
 	}
@@ -266,7 +266,7 @@ func (a *runner) reload(ctx context.Context) {
 	if err := old.eng.Close(); err != nil {
 		a.logger.Warn("closing the previous alert engine", "err", err)
 	}
-	eng, err := newEngine(cfg, a.logger)
+	eng, err := newEngine(cfg, a.logger, old.eng)
 	if err != nil {
 		a.logger.Error("config reload rejected; the previous configuration stays in force", "path", a.opts.configFile, "err", err)
 		// Restore the old configuration; only once that is built are the
@@ -275,7 +275,7 @@ func (a *runner) reload(ctx context.Context) {
 		oldEntries, oldWatchers, berr := buildEntries(old.cfg, a.opts, a.logger)
 		var oldEng *alerting.Engine
 		if berr == nil {
-			oldEng, berr = newEngine(old.cfg, a.logger)
+			oldEng, berr = newEngine(old.cfg, a.logger, old.eng)
 			if berr != nil {
 				closeCollectors(oldEntries, a.logger)
 			}
@@ -294,11 +294,13 @@ func (a *runner) reload(ctx context.Context) {
 }
 
 // newEngine builds the alert engine, or nil when no receiver is configured.
-func newEngine(cfg *config.Config, logger *slog.Logger) (*alerting.Engine, error) {
+// prev, the engine a reload replaces (closed), hands over what it held in
+// memory only.
+func newEngine(cfg *config.Config, logger *slog.Logger, prev *alerting.Engine) (*alerting.Engine, error) {
 	if len(cfg.Alerting.Receivers) == 0 {
 		return nil, nil
 	}
-	eng, err := alerting.New(cfg.Alerting, alerting.Options{Instance: hostname(), HostLabels: cfg.HostLabels, Logger: logger.With("component", "alerting")})
+	eng, err := alerting.New(cfg.Alerting, alerting.Options{Instance: hostname(), HostLabels: cfg.HostLabels, Logger: logger.With("component", "alerting"), Previous: prev})
 	if err != nil {
 		return nil, fmt.Errorf("%s: alerting: %w", cfg.File, err)
 	}
