@@ -100,6 +100,11 @@ func (c *Config) validateAccept(v *validator) {
 				v.failf(at, "%v", e)
 			}
 		}
+		if acc := a.Acceptance(); acc.Expired(v.now) {
+			v.warnings = append(v.warnings, (&Error{File: v.file, Line: lineOf(v.root, at), Msg: fmt.Sprintf(
+				"%s: acceptance of %s on %s expired on %s: its findings are back at their severity; renew it with a reason or remove it",
+				strings.Join(at, "."), a.Code, a.Group, spof.FormatUntil(acc.Until))}).Error())
+		}
 		if seen[a.ID()] {
 			v.failf(at, "duplicate acceptance of %s", a.ID())
 		}

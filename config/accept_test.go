@@ -81,7 +81,6 @@ func TestAcceptErrorsHaveLines(t *testing.T) {
 		"spofwatch.yml:5: accept.1: group \"*\" must start with a literal kind",
 		"spofwatch.yml:9: accept.2: code redundancy_lost is critical: name the group exactly",
 		"spofwatch.yml:13: accept.3: code collector_unavailable cannot be accepted",
-		"spofwatch.yml:17: accept.4: until 2026-01-01 is in the past",
 		"spofwatch.yml:21: accept.5: until 2031-01-01 is more than 365 days ahead",
 		"spofwatch.yml:28: \"someday\" is not a date",
 		"spofwatch.yml:25: accept.6: bad group glob",
@@ -92,6 +91,23 @@ func TestAcceptErrorsHaveLines(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "accept.6: until is required") {
 		t.Errorf("a bad date is reported twice:\n%v", err)
+	}
+}
+
+// An acceptance that has run out is a warning with its line, never an
+// error: the agent must keep starting (and reloading) after the date, so
+// that the finding comes back.
+func TestExpiredAcceptanceWarnsAndStays(t *testing.T) {
+	y := "accept:\n  - {code: no_redundancy, group: storage/mount/boot, reason: r, until: 2026-01-01}\n"
+	cfg, err := parseAt("spofwatch.yml", []byte(y), acceptLoadTime)
+	if err != nil {
+		t.Fatalf("an expired acceptance refused the config: %v", err)
+	}
+	if len(cfg.Acceptances()) != 1 {
+		t.Errorf("the expired entry was dropped")
+	}
+	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0], "spofwatch.yml:2: accept.0: acceptance of no_redundancy on storage/mount/boot expired on 2026-01-01") {
+		t.Errorf("warnings = %q", cfg.Warnings)
 	}
 }
 

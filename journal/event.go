@@ -96,7 +96,7 @@ func Diff(base Baseline, res spof.Result, now time.Time) ([]Event, Baseline) {
 		if active[k] {
 			continue
 		}
-		if f.Group != "" && !seen[f.Group] {
+		if _, known := base.Groups[f.Group]; known && !seen[f.Group] {
 			next.Findings[k] = f // its group was not evaluated: unknown, not ended
 			continue
 		}

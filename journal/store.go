@@ -40,9 +40,11 @@ type Store struct {
 	path     string
 	maxBytes int64
 
-	writeMu sync.Mutex // held across file I/O
-	file    *os.File
-	size    int64
+	writeMu     sync.Mutex // held across file I/O
+	file        *os.File
+	size        int64
+	compactErr  error
+	nextCompact int64 // after a failed compaction: the size to try again at
 
 	mu      sync.Mutex // guards events only
 	events  []Event
@@ -80,11 +82,53 @@ func (s *Store) load() error {
 		return fmt.Errorf("journal: stat %s: %w", s.path, err)
 	}
 	s.size = st.Size()
+	if err := s.dropTornTail(); err != nil {
+		return err
+	}
 	limit := 2 * s.maxBytes
 	start := max(int64(0), s.size-limit)
 	r := bufio.NewReaderSize(io.NewSectionReader(s.file, start, limit), 64<<10)
 	events, skipped := parse(r, start > 0)
 	s.events, s.skipped = events, skipped
+	return nil
+}
+
+// dropTornTail cuts a last line that has no newline (a crash in the
+// middle of an append): the next append would otherwise be glued to it and
+// lost with it.
+func (s *Store) dropTornTail() error {
+	if s.size == 0 {
+		return nil
+	}
+	const chunk = 64 << 10
+	end := s.size
+	buf := make([]byte, chunk)
+	for end > 0 {
+		start := max(0, end-chunk)
+		n, err := s.file.ReadAt(buf[:end-start], start)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("journal: read %s: %w", s.path, err)
+		}
+		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
+			cut := start + int64(i) + 1
+			if cut == s.size {
+				return nil
+			}
+			return s.truncate(cut)
+		}
+		end = start
+		if s.size-end > MaxLineBytes {
+			break // no newline in the last line's bound: drop it all
+		}
+	}
+	return s.truncate(end)
+}
+
+func (s *Store) truncate(size int64) error {
+	if err := s.file.Truncate(size); err != nil {
+		return fmt.Errorf("journal: truncate the torn last line of %s: %w", s.path, err)
+	}
+	s.size = size
 	return nil
 }
 
@@ -207,10 +251,25 @@ func (s *Store) Append(events []Event) error {
 	s.mu.Lock()
 	s.events = append(s.events, events...)
 	s.mu.Unlock()
-	if s.size > s.maxBytes {
-		return s.compactLocked()
+	// The events are on disk: a failed compaction is not a failed append
+	// (the caller would write them again). It is kept for CompactErr and
+	// tried again only after the file has grown by another half bound.
+	if s.size > max(s.maxBytes, s.nextCompact) {
+		if err := s.compactLocked(); err != nil {
+			s.compactErr = err
+			s.nextCompact = s.size + s.maxBytes/2
+		} else {
+			s.compactErr, s.nextCompact = nil, 0
+		}
 	}
 	return nil
+}
+
+// CompactErr is the last compaction's error, nil once one succeeds.
+func (s *Store) CompactErr() error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	return s.compactErr
 }
 
 // compactLocked rewrites the file with the newest events that fit in half

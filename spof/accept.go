@@ -68,8 +68,8 @@ func (a Acceptance) Matches(f Finding) bool {
 // Validate checks an acceptance's guard rails at now:
 //   - code is a known finding code, and never collector_unavailable or
 //     alerting_degraded;
-//   - reason and until are given; until is in the future and at most
-//     maxAhead away;
+//   - reason and until are given; until is at most maxAhead away (a past
+//     until is not an error: see Expired);
 //   - group is given and is a valid glob whose kind (the first path
 //     segment) is literal, so no glob spans every kind ("*", "*/*/*");
 //   - a critical code names its group exactly (no glob): one accepted
@@ -90,9 +90,7 @@ func (a Acceptance) Validate(now time.Time, maxAhead time.Duration) error {
 	switch {
 	case a.Until.IsZero():
 		errs = append(errs, errors.New("until is required (an acceptance that never expires is a silent alarm)"))
-	case !a.Until.After(now):
-		errs = append(errs, fmt.Errorf("until %s is in the past", FormatUntil(a.Until)))
-	case maxAhead > 0 && a.Until.Sub(now) > maxAhead:
+	case maxAhead > 0 && a.Until.Sub(now) > maxAhead+24*time.Hour: // a date is stored as the next midnight
 		errs = append(errs, fmt.Errorf("until %s is more than %s ahead", FormatUntil(a.Until), fmtDays(maxAhead)))
 	}
 	if a.Group == "" {
@@ -126,6 +124,12 @@ func FormatUntil(t time.Time) string {
 	return t.Format(time.RFC3339)
 }
 
+// Expired says whether the acceptance's until has passed at now. An expired
+// entry stays in force as a notice rather than failing the configuration:
+// a config error would stop the agent (and every reload) on the day a
+// waiver runs out, which is exactly when its finding must come back.
+func (a Acceptance) Expired(now time.Time) bool { return !a.Until.IsZero() && !now.Before(a.Until) }
+
 func isGlob(s string) bool { return strings.ContainsAny(s, `*?[\`) }
 
 func fmtDays(d time.Duration) string { return fmt.Sprintf("%d days", int(d.Hours()/24)) }
@@ -139,28 +143,41 @@ func applyAcceptances(findings []Finding, accs []Acceptance, now time.Time) ([]F
 	}
 	matched := map[string]bool{}
 	var notices []Finding
+	expiredOn := map[string]bool{} // acceptance ID + group: one notice each
 	for i := range findings {
 		f := &findings[i]
 		if f.Code == CodeNotice {
 			continue
 		}
+		var expired []Acceptance
 		for _, a := range accs {
 			if !a.Matches(*f) {
 				continue
 			}
 			matched[a.ID] = true
-			if now.Before(a.Until) {
-				f.Accepted = &Accepted{Reason: a.Reason, Until: a.Until, By: a.By, ID: a.ID}
-				break
+			if !a.Expired(now) {
+				if f.Accepted == nil {
+					f.Accepted = &Accepted{Reason: a.Reason, Until: a.Until, By: a.By, ID: a.ID}
+				}
+				continue
 			}
-			notices = append(notices, Finding{
-				Code: CodeNotice, Severity: SeverityInfo, Group: f.Group, Member: "acceptance " + a.ID,
-				Summary: fmt.Sprintf("acceptance of %s expired on %s (%s): the finding is back at its severity", a.Code, FormatUntil(a.Until), a.Reason),
-			})
+			expired = append(expired, a)
+		}
+		if f.Accepted != nil {
+			continue // a renewed acceptance covers it: no expiry notice
+		}
+		for _, a := range expired {
+			if key := a.ID + "\x00" + f.Group; !expiredOn[key] {
+				expiredOn[key] = true
+				notices = append(notices, Finding{
+					Code: CodeNotice, Severity: SeverityInfo, Group: f.Group, Member: "acceptance " + a.ID,
+					Summary: fmt.Sprintf("acceptance of %s expired on %s (%s): the finding is back at its severity", a.Code, FormatUntil(a.Until), a.Reason),
+				})
+			}
 		}
 	}
 	for _, a := range accs {
-		if matched[a.ID] || a.LastMatched.IsZero() || now.Sub(a.LastMatched) < StaleAcceptanceAfter || !now.Before(a.Until) {
+		if matched[a.ID] || a.LastMatched.IsZero() || now.Sub(a.LastMatched) < StaleAcceptanceAfter || a.Expired(now) {
 			continue
 		}
 		notices = append(notices, Finding{

@@ -122,7 +122,8 @@ func TestAcceptanceGuardRails(t *testing.T) {
 		{"collector_unavailable", func(a *Acceptance) { a.Code = CodeCollectorUnavailable }, "cannot be accepted"},
 		{"no reason", func(a *Acceptance) { a.Reason = " " }, "reason is required"},
 		{"no until", func(a *Acceptance) { a.Until = time.Time{} }, "until is required"},
-		{"past until", func(a *Acceptance) { a.Until = acceptNow.Add(-time.Hour) }, "in the past"},
+		{"past until is no error (it expires in force)", func(a *Acceptance) { a.Until = acceptNow.Add(-time.Hour) }, ""},
+		{"exactly a year ahead, as a date", func(a *Acceptance) { a.Until = time.Date(2027, 12, 5, 0, 0, 0, 0, time.UTC) }, ""},
 		{"too far", func(a *Acceptance) { a.Until = acceptNow.Add(400 * 24 * time.Hour) }, "more than 365 days ahead"},
 		{"bad glob", func(a *Acceptance) { a.Group = "storage/[" }, "bad group glob"},
 		{"every group", func(a *Acceptance) { a.Group = "*" }, "literal kind"},
@@ -177,5 +178,32 @@ func TestStateSince(t *testing.T) {
 	fixed := Evaluate(Input{Groups: []Group{g}, Now: t0.Add(2 * time.Hour), PreviousStates: same.States()})
 	if fixed.Groups[0].State != StateRedundant || !fixed.Groups[0].Since.Equal(t0.Add(2*time.Hour)) {
 		t.Errorf("changed state: %s since %v", fixed.Groups[0].State, fixed.Groups[0].Since)
+	}
+}
+
+// An expired acceptance with a member glob gives one notice per group, not
+// one per member; and none while a renewed acceptance covers the finding.
+func TestExpiryNoticeOncePerGroup(t *testing.T) {
+	g := Group{ID: "storage/md/md0", Kind: KindStorage, Required: 1, Members: []Member{
+		{Name: "sda1", State: MemberOK, Domains: map[string]string{"disk": "sda", "controller": "c1"}},
+		{Name: "sda2", State: MemberOK, Domains: map[string]string{"disk": "sda", "controller": "c1"}}}}
+	old := Acceptance{ID: "old", Code: CodeSharedFailureDomain, Group: "storage/md/*", Member: "*", Reason: "r", Until: acceptNow.Add(-time.Hour)}
+	notices := func(r Result) int {
+		n := 0
+		for _, f := range r.Findings {
+			if f.Code == CodeNotice && strings.Contains(f.Summary, "expired") {
+				n++
+			}
+		}
+		return n
+	}
+	r := Evaluate(Input{Groups: []Group{g}, Now: acceptNow, Acceptances: []Acceptance{old}})
+	if n := notices(r); n != 1 {
+		t.Errorf("%d expiry notices for two expired matches on one group, want 1: %+v", n, r.Findings)
+	}
+	renewed := Acceptance{ID: "new", Code: CodeSharedFailureDomain, Group: "storage/md/md0", Reason: "r", Until: acceptNow.Add(time.Hour)}
+	r = Evaluate(Input{Groups: []Group{g}, Now: acceptNow, Acceptances: []Acceptance{old, renewed}})
+	if n := notices(r); n != 0 {
+		t.Errorf("%d expiry notices while a renewed acceptance covers the finding", n)
 	}
 }
