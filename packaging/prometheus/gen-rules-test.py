@@ -59,7 +59,7 @@ samples = {
  "notice": ("info", "network/bond/bond1", "eth3"),
 }
 for name, a in alerts.items():
-    m = re.fullmatch(r'spofwatch_finding\{code="(\w+)"\} == 1', a["expr"].strip())
+    m = re.fullmatch(r'spofwatch_finding\{code="(\w+)"\} == 1 unless on\(instance, job, code, group, member\) spofwatch_finding_accepted == 1', a["expr"].strip())
     if not m: continue
     code = m.group(1)
     sev, group, member = samples[code]
@@ -94,6 +94,18 @@ tests.append({"interval": "1m",
   "alert_rule_test": [
     {"eval_time": "10m", "alertname": "SpofwatchAbsent", "exp_alerts": []},
     {"eval_time": "20m", "alertname": "SpofwatchAbsent", "exp_alerts": [exp("SpofwatchAbsent", {"job": "spofwatch"}, "1")]}]})
+
+# An accepted finding (spofwatch_finding_accepted) raises no alert, here
+# no_redundancy on the root mount; the same finding on another host does.
+nr = {"instance": "db1:19847", "job": "spofwatch", "code": "no_redundancy", "severity": "warning", "group": "storage/mount/root", "member": ""}
+nr2 = dict(nr, instance="db2:19847")
+tests.append({"interval": "1m",
+  "input_series": [
+    {"series": series("spofwatch_finding", nr), "values": "1x30"},
+    {"series": series("spofwatch_finding_accepted", {k: nr[k] for k in ("instance", "job", "code", "group", "member")}), "values": "1x30"},
+    {"series": series("spofwatch_finding", nr2), "values": "1x30"}],
+  "alert_rule_test": [
+    {"eval_time": "20m", "alertname": "SpofNoRedundancy", "exp_alerts": [exp("SpofNoRedundancy", nr2)]}]})
 
 # Acceptances: one expires 10 days after the epoch (promtool's clock starts
 # there), one after 30 days; only the first is within 14 days.
