@@ -142,3 +142,13 @@ func (b Baseline) States() map[string]spof.StateSince {
 	}
 	return out
 }
+
+// ActiveFindings are the findings open at the end of the history, with
+// their since, to seed spof.Input.Previous after a restart.
+func (b Baseline) ActiveFindings() []spof.Finding {
+	out := make([]spof.Finding, 0, len(b.Findings))
+	for _, f := range b.Findings {
+		out = append(out, f)
+	}
+	return out
+}

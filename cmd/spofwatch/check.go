@@ -30,7 +30,16 @@ func runCheck(o options, stdout, stderr io.Writer, logger *slog.Logger) int {
 		return report.ExitUnknown
 	}
 	defer closeCollectors(entries, logger)
-	sched := agent.NewScheduler(agent.SchedulerOptions{Entries: entries, Logger: logger, Compose: composeFor(cfg), Acceptances: cfg.Acceptances()})
+	// The daemon's history, where this user may read it, gives each group
+	// its state_since and each finding its since; without it they are now.
+	opts := agent.SchedulerOptions{Entries: entries, Logger: logger, Compose: composeFor(cfg), Acceptances: cfg.Acceptances()}
+	if events, _, err := journal.Read(o.paths.state, journal.Options{}); err == nil {
+		base := journal.Replay(events)
+		opts.SeedStates, opts.Seed = base.States(), base.ActiveFindings()
+	} else {
+		logger.Debug("history not readable; since is now", "path", o.paths.state, "err", err)
+	}
+	sched := agent.NewScheduler(opts)
 	ctx, cancel := context.WithTimeout(context.Background(), o.checkTimeout)
 	defer cancel()
 	snap := sched.CollectOnce(ctx)

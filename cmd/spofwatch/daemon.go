@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"os/signal"
@@ -27,6 +28,7 @@ import (
 	"github.com/spofwatch/spofwatch/alerting"
 	"github.com/spofwatch/spofwatch/config"
 	"github.com/spofwatch/spofwatch/journal"
+	"github.com/spofwatch/spofwatch/spof"
 	spofweb "github.com/spofwatch/spofwatch/web"
 )
 
@@ -39,6 +41,9 @@ type generation struct {
 	exporter *agent.Exporter
 	cancel   context.CancelFunc
 	done     chan struct{}
+	// seedStates are the states this generation started from, so a reload
+	// before a slow collector's first run keeps that group's since.
+	seedStates map[string]spof.StateSince
 }
 
 // runner holds the generation in force; a SIGHUP swaps it atomically, so
@@ -85,10 +90,15 @@ func (a *runner) start(ctx context.Context, cfg *config.Config, entries []agent.
 		// The alert path's own health is a finding like any other.
 		entries = append(slices.Clone(entries), agent.Entry{Collector: eng.SelfCheck(), Schedule: agent.Schedule{Interval: selfCheckInterval, Timeout: time.Second}})
 	}
-	opts := agent.SchedulerOptions{Entries: entries, Logger: a.logger, Compose: composeFor(cfg), Acceptances: cfg.Acceptances(), SeedStates: a.historyBase.States()}
+	// At start the history seeds states and findings (with their since);
+	// on a reload the previous generation does, on top of what it started
+	// from. (a.historyBase is read here only before consume runs.)
+	opts := agent.SchedulerOptions{Entries: entries, Logger: a.logger, Compose: composeFor(cfg), Acceptances: cfg.Acceptances(),
+		SeedStates: a.historyBase.States(), Seed: a.historyBase.ActiveFindings()}
 	if prev != nil {
 		last := prev.sched.Snapshot()
-		opts.SeedStates = last.Evaluation.States()
+		opts.SeedStates = maps.Clone(prev.seedStates)
+		maps.Copy(opts.SeedStates, last.Evaluation.States())
 		opts.Seed = last.Evaluation.Findings
 		opts.SeedOutcomes = last.Outcomes
 		opts.SeedAcceptanceMatches = map[string]time.Time{}
@@ -98,7 +108,7 @@ func (a *runner) start(ctx context.Context, cfg *config.Config, entries []agent.
 	}
 	sched := agent.NewScheduler(opts)
 	gctx, cancel := context.WithCancel(ctx)
-	g := &generation{cfg: cfg, eng: eng, sched: sched, exporter: agent.NewExporter(sched, cfg.HostLabels), cancel: cancel, done: make(chan struct{})}
+	g := &generation{seedStates: opts.SeedStates, cfg: cfg, eng: eng, sched: sched, exporter: agent.NewExporter(sched, cfg.HostLabels), cancel: cancel, done: make(chan struct{})}
 	sub := sched.Subscribe()
 	var wg sync.WaitGroup
 	wg.Add(3 + len(watchers))
