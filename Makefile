@@ -21,9 +21,12 @@ deps:
 
 # The whole suite: unit, fixture, fuzz-seed, real-peer and VM tests, then
 # the packages installed for real.
+# Test artifacts (the redundancy map's screenshots) stay in
+# build/test-output/_artifacts for a person to look at.
 test: deps build
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 30m ./...
+	mkdir -p build/test-output
+	$(GO) test -count=1 -timeout 30m -artifacts -outputdir $(CURDIR)/build/test-output ./...
 	$(MAKE) package-test
 
 # .deb and .rpm in dist/ (nfpm pinned in go.mod).

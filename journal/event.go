@@ -35,6 +35,9 @@ type Event struct {
 	Code     spof.Code       `json:"code,omitempty"`
 	Severity string          `json:"severity,omitempty"`
 	Summary  string          `json:"summary,omitempty"`
+	// Accepted is set on a finding_start when an acceptance covered the
+	// finding as it began.
+	Accepted bool `json:"accepted,omitempty"`
 }
 
 // GroupSince is a group's current state and when it entered it.
@@ -89,7 +92,7 @@ func Diff(base Baseline, res spof.Result, now time.Time) ([]Event, Baseline) {
 		active[k] = true
 		next.Findings[k] = f
 		if _, was := base.Findings[k]; !was {
-			events = append(events, Event{At: now, Kind: KindFindingStart, Group: f.Group, Member: f.Member, Code: f.Code, Severity: f.Severity.String(), Summary: f.Summary})
+			events = append(events, Event{At: now, Kind: KindFindingStart, Group: f.Group, Member: f.Member, Code: f.Code, Severity: f.Severity.String(), Summary: f.Summary, Accepted: f.Accepted != nil})
 		}
 	}
 	for k, f := range base.Findings {

@@ -23,6 +23,8 @@ type Incident struct {
 	Group    string    `json:"group"`
 	Member   string    `json:"member,omitempty"`
 	Summary  string    `json:"summary"`
+	// Accepted: an acceptance covered the finding when it began.
+	Accepted bool      `json:"accepted"`
 	Start    time.Time `json:"start"`
 	// End is zero while the finding is still active.
 	End time.Time `json:"end,omitzero"`
@@ -106,7 +108,7 @@ func Summarize(events []Event, from, to time.Time) Summary {
 		case KindFindingStart:
 			k := string(e.Code) + "\x00" + e.Group + "\x00" + e.Member
 			if _, dup := openFindings[k]; !dup {
-				openFindings[k] = Incident{Code: e.Code, Severity: e.Severity, Group: e.Group, Member: e.Member, Summary: e.Summary, Start: e.At}
+				openFindings[k] = Incident{Code: e.Code, Severity: e.Severity, Group: e.Group, Member: e.Member, Summary: e.Summary, Accepted: e.Accepted, Start: e.At}
 			}
 		case KindFindingEnd:
 			k := string(e.Code) + "\x00" + e.Group + "\x00" + e.Member

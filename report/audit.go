@@ -67,9 +67,13 @@ type AuditAcceptance struct {
 // states the current evaluation. Pure: to is the clock.
 func BuildAudit(host string, res spof.Result, accs []spof.Acceptance, events []journal.Event, from, to time.Time) Audit {
 	sum := journal.Summarize(events, from, to)
-	a := Audit{Host: host, Generated: to, From: from, To: to, Incidents: sum.Incidents, Groups: []AuditGroup{}, Acceptances: []AuditAcceptance{}}
-	if a.Incidents == nil {
-		a.Incidents = []journal.Incident{}
+	a := Audit{Host: host, Generated: to, From: from, To: to, Incidents: []journal.Incident{}, Groups: []AuditGroup{}, Acceptances: []AuditAcceptance{}}
+	for _, in := range sum.Incidents {
+		// Info findings (a rebuild running, a VM notice) are facts, not
+		// incidents an auditor needs to account for.
+		if in.Severity != spof.SeverityInfo.String() {
+			a.Incidents = append(a.Incidents, in)
+		}
 	}
 	if len(events) > 0 {
 		first := slices.MinFunc(events, func(x, y journal.Event) int { return x.At.Compare(y.At) }).At
@@ -158,7 +162,11 @@ func viewOf(a Audit) auditView {
 		if !in.End.IsZero() {
 			end = in.End.UTC().Format(time.DateTime) + "Z"
 		}
-		v.Incidents = append(v.Incidents, []string{in.Start.UTC().Format(time.DateTime) + "Z", end, HumanDuration(in.Duration), in.Severity, string(in.Code), in.Group, in.Member, in.Summary})
+		sev := in.Severity
+		if in.Accepted {
+			sev += " (accepted)"
+		}
+		v.Incidents = append(v.Incidents, []string{in.Start.UTC().Format(time.DateTime) + "Z", end, HumanDuration(in.Duration), sev, string(in.Code), in.Group, in.Member, in.Summary})
 	}
 	for _, acc := range a.Acceptances {
 		v.Accepts = append(v.Accepts, []string{acc.Code, acc.Group, acc.Member, acc.Reason, acc.By, spof.FormatUntil(acc.Until), fmt.Sprint(acc.Matching)})
@@ -210,12 +218,18 @@ func mdTable(b *strings.Builder, header []string, rows [][]string) {
 	}
 }
 
-// mdCell makes peer text safe in a table cell: no control characters, no
-// pipes or newlines to break the table.
+// mdCell makes peer text inert in a table cell: no control characters,
+// nothing that breaks the table (|), and no Markdown or HTML syntax (links,
+// images, emphasis, code, raw tags) that a viewer would act on.
 func mdCell(s string) string {
-	s = Printable(s)
-	return strings.NewReplacer("|", `\|`, "<", "&lt;", ">", "&gt;").Replace(s)
+	return mdEscaper.Replace(Printable(s))
 }
+
+var mdEscaper = strings.NewReplacer(
+	`\`, `\\`, "|", `\|`, "<", "&lt;", ">", "&gt;", "&", "&amp;",
+	"*", `\*`, "_", `\_`, "`", "\\`", "[", `\[`, "]", `\]`, "(", `\(`, ")", `\)`,
+	"!", `\!`, "#", `\#`, "~", `\~`,
+)
 
 var auditHTML = template.Must(template.New("audit").Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Redundancy audit: {{.Host}}</title>

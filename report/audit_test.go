@@ -2,6 +2,7 @@ package report
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -77,11 +78,30 @@ func TestAuditDurations(t *testing.T) {
 	if err := WriteAudit(&md1, a, "markdown"); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"# Redundancy audit: db-07", "| storage/md/md0 | redundant |", "| 1d 3h |", `sdb1 failed \| runs on sda1`, "| no_redundancy | storage/mount/root |  | stateless | ops |", "never"} {
+	for _, want := range []string{"# Redundancy audit: db-07", "| storage/md/md0 | redundant |", "| 1d 3h |", `sdb1 failed \| runs on sda1`, `| no\_redundancy | storage/mount/root |  | stateless | ops |`, "never"} {
 		if !strings.Contains(md1.String(), want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md1.String())
 		}
 	}
+	// Peer text (a summary from a UPS or storcli) must not become a link,
+	// an image or a raw tag in the auditor's viewer.
+	hostile := BuildAudit("db-07", res, accs, append(slices.Clone(events),
+		journal.Event{At: at(200), Kind: journal.KindFindingStart, Group: md, Code: spof.CodeMemberDegraded, Severity: "warning",
+			Summary: "![x](http://evil.example/t.png) <img src=x> [click](http://evil.example) *bold* `code` \x1b[31m"}),
+		now.Add(-30*24*time.Hour), now)
+	var hm strings.Builder
+	WriteAudit(&hm, hostile, "markdown")
+	for _, bad := range []string{"![x](", "<img", "[click](", "\x1b"} {
+		if strings.Contains(hm.String(), bad) {
+			t.Errorf("hostile summary survives as %q in markdown:\n%s", bad, hm.String())
+		}
+	}
+	var hh strings.Builder
+	WriteAudit(&hh, hostile, "html")
+	if strings.Contains(hh.String(), "<img") {
+		t.Error("hostile summary is a raw tag in html")
+	}
+
 	var js strings.Builder
 	if err := WriteAudit(&js, a, "json"); err != nil {
 		t.Fatal(err)

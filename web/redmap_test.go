@@ -2,7 +2,9 @@ package web
 
 import (
 	"context"
+	"encoding/xml"
 	"fmt"
+	"io"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/spofwatch/spofwatch/agent"
+	"github.com/spofwatch/spofwatch/report"
 	"github.com/spofwatch/spofwatch/spof"
 )
 
@@ -174,4 +177,36 @@ func runChromium(t *testing.T, browser string, args ...string) string {
 		t.Fatalf("chromium %v: %v", args, err)
 	}
 	return string(out)
+}
+
+// Group and member names come from peers (sysfs, a BMC's SDR, upsd): the
+// SVG escapes them, stays well-formed XML, and carries no control bytes.
+func TestRedundancyMapEscapesPeerNames(t *testing.T) {
+	evil := `storage/md/<script>alert(1)</script>`
+	groups := []spof.Group{{ID: evil, Kind: spof.KindStorage, Required: 1, Members: []spof.Member{
+		{Name: `"><svg onload=alert(2)>` + "\x1b[31m", State: spof.MemberOK, Domains: map[string]string{"disk": `a"b<c>`}},
+		{Name: "leg&2", State: spof.MemberOK, Domains: map[string]string{"disk": `a"b<c>`}}}}}
+	svg := string(RedundancyMap(report.BuildMap(spof.Evaluate(spof.Input{Groups: groups, Now: mapNow}))))
+	for _, bad := range []string{"<script", "<svg onload", "\x1b", `a"b`} {
+		if strings.Contains(svg, bad) {
+			t.Errorf("peer text survives raw as %q", bad)
+		}
+	}
+	dec := xml.NewDecoder(strings.NewReader(svg))
+	nodes := 0
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("the map is not well-formed XML: %v", err)
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "g" {
+			nodes++
+		}
+	}
+	if nodes != 4 { // the group, two members, the shared disk
+		t.Errorf("%d nodes, want 4", nodes)
+	}
 }
