@@ -234,6 +234,8 @@ func (o *Outbox) load() error {
 	if err != nil {
 		return fmt.Errorf("outbox: read %s: %w", o.queuePath(""), err)
 	}
+	var ids []uint64
+	names := map[uint64]string{}
 	for _, de := range des {
 		name := de.Name()
 		path := o.queuePath(name)
@@ -255,6 +257,27 @@ func (o *Outbox) load() error {
 			o.quarantine(name, "entry name is not a sequence number")
 			continue
 		}
+		ids = append(ids, id)
+		names[id] = name
+	}
+	// The bound applies before anything is read: a directory holding far
+	// more entries than outbox_max_entries (a copied-in backlog, another
+	// writer) costs the newest max reads, not all of them. The oldest go,
+	// counted as dropped, as they would have when enqueued.
+	slices.Sort(ids)
+	if extra := len(ids) - o.max; o.max > 0 && extra > 0 {
+		o.logger.Error("outbox holds more entries than outbox_max_entries; dropping the oldest unread", "dir", o.dir, "entries", len(ids), "dropped", extra)
+		for _, id := range ids[:extra] {
+			if err := os.Remove(o.queuePath(names[id])); err != nil {
+				o.logger.Warn("cannot remove outbox entry", "path", o.queuePath(names[id]), "err", err)
+			}
+			o.dropped.Add(1)
+		}
+		ids = ids[extra:]
+	}
+	for _, id := range ids {
+		name := names[id]
+		path := o.queuePath(name)
 		b, err := o.readEntry(path)
 		if err != nil {
 			o.quarantine(name, err.Error())

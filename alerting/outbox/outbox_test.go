@@ -236,3 +236,41 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// A directory with far more entries than the bound is trimmed before it
+// is read: the oldest go unread, counted as dropped; the newest are kept.
+func TestOpenAppliesTheBoundBeforeReading(t *testing.T) {
+	dir := t.TempDir()
+	o, err := Open(Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		if _, err := o.Enqueue(Entry{Receiver: "ops", Created: t0, Alerts: sampleEntries()[0].Alerts}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o.Close()
+	// The oldest entry is made unreadable: were it read, it would be
+	// quarantined instead of dropped.
+	oldest, _ := filepath.Glob(filepath.Join(dir, queueDir, "*1.entry"))
+	if len(oldest) != 1 {
+		t.Fatalf("oldest entry file: %v", oldest)
+	}
+	if err := os.WriteFile(oldest[0], []byte("garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o2, err := Open(Options{Dir: dir, MaxEntries: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o2.Close()
+	var ids []uint64
+	for _, e := range o2.All() {
+		ids = append(ids, e.ID)
+	}
+	st := o2.Stats()
+	if !slices.Equal(ids, []uint64{8, 9, 10}) || st.Dropped != 7 || st.Quarantined != 0 {
+		t.Fatalf("kept %v, stats %+v; want 8..10 kept, 7 dropped unread, none quarantined", ids, st)
+	}
+}
