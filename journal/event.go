@@ -21,7 +21,29 @@ const (
 	KindFindingStart Kind = "finding_start"
 	// KindFindingEnd: an active finding cleared.
 	KindFindingEnd Kind = "finding_end"
+	// KindHistoryStart marks where compaction cut the journal: before At
+	// only each group's state then (and open findings) is known, not the
+	// changes and incidents that ended before it.
+	KindHistoryStart Kind = "history_start"
 )
+
+// HistoryStart is when the journal's detail begins: the last compaction
+// cut, else its first event; zero for an empty journal.
+func HistoryStart(events []Event) time.Time {
+	var first, cut time.Time
+	for _, e := range events {
+		if e.Kind == KindHistoryStart && e.At.After(cut) {
+			cut = e.At
+		}
+		if first.IsZero() || e.At.Before(first) {
+			first = e.At
+		}
+	}
+	if !cut.IsZero() {
+		return cut
+	}
+	return first
+}
 
 // Event is one line of the journal. The JSON keys are a public interface
 // (GET /api/v1/events): only ever add to them.

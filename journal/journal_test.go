@@ -185,6 +185,10 @@ func TestStoreCompactionKeepsBaseline(t *testing.T) {
 	if n := len(s.Events(time.Time{})); n >= 401 {
 		t.Errorf("nothing was compacted: %d events", n)
 	}
+	// The cut is marked, so a report knows its detail starts there.
+	if start := HistoryStart(s.Events(time.Time{})); !start.After(t0) {
+		t.Errorf("history start after compaction = %v, want the cut (after %v)", start, t0)
+	}
 	for _, b := range []Baseline{s.Baseline(), reopen(t, dir, bound).Baseline()} {
 		if got := b.Groups["steady"]; got.State != spof.StateNoRedundancy || !got.Since.Equal(t0) {
 			t.Errorf("steady group after compaction = %+v, want since %v", got, t0)

@@ -293,6 +293,9 @@ func (s *Store) compactLocked() error {
 		cut--
 	}
 	kept := BaselineEvents(Replay(all[:cut]))
+	if cut > 0 {
+		kept = append(kept, Event{At: all[cut-1].At, Kind: KindHistoryStart})
+	}
 	kept = append(kept, all[cut:]...)
 	var buf bytes.Buffer
 	for _, e := range kept {

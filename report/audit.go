@@ -75,9 +75,8 @@ func BuildAudit(host string, res spof.Result, accs []spof.Acceptance, events []j
 			a.Incidents = append(a.Incidents, in)
 		}
 	}
-	if len(events) > 0 {
-		first := slices.MinFunc(events, func(x, y journal.Event) int { return x.At.Compare(y.At) }).At
-		a.HistoryFrom = &first
+	if start := journal.HistoryStart(events); !start.IsZero() {
+		a.HistoryFrom = &start
 	}
 	hist := map[string]journal.GroupHistory{}
 	for _, g := range sum.Groups {
