@@ -13,37 +13,53 @@ import (
 	"github.com/spofwatch/spofwatch/report"
 )
 
-// runCheck collects once, prints the verdict and returns the Nagios exit
-// code of the worst active finding. Config errors are UNKNOWN (3).
-func runCheck(o options, stdout, stderr io.Writer, logger *slog.Logger) int {
+// collectOnce loads the config and collects once, seeded from the history
+// in the state directory (so groups and findings keep their since). It
+// returns the snapshot, the history and, when it could not, an exit code
+// (UNKNOWN) after saying why on stderr. histErr is the history's read
+// error, for the caller to weigh.
+func collectOnce(o options, stdout, stderr io.Writer, logger *slog.Logger) (snap *agent.Snapshot, events []journal.Event, histErr error, code int) {
 	cfg, err := loadConfig(o, logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "spofwatch: invalid configuration:\n%v\n", err)
 		if o.checkFormat == "nagios" {
 			fmt.Fprintf(stdout, "SPOFWATCH UNKNOWN - invalid configuration: %v\n", err)
 		}
-		return report.ExitUnknown
+		return nil, nil, nil, report.ExitUnknown
 	}
 	entries, _, err := buildEntries(cfg, o, logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "spofwatch: invalid configuration:\n%v\n", err)
-		return report.ExitUnknown
+		return nil, nil, nil, report.ExitUnknown
 	}
 	defer closeCollectors(entries, logger)
-	// The daemon's history, where this user may read it, gives each group
-	// its state_since and each finding its since; without it they are now.
 	opts := agent.SchedulerOptions{Entries: entries, Logger: logger, Compose: composeFor(cfg), Acceptances: cfg.Acceptances()}
-	if events, _, err := journal.Read(o.paths.state, journal.Options{}); err == nil {
+	events, skipped, histErr := journal.Read(o.paths.state, journal.Options{})
+	if histErr == nil {
 		base := journal.Replay(events)
 		opts.SeedStates, opts.Seed = base.States(), base.ActiveFindings()
-	} else {
-		logger.Debug("history not readable; since is now", "path", o.paths.state, "err", err)
+		if skipped > 0 {
+			logger.Warn("unreadable lines skipped in the history", "path", o.paths.state, "lines", skipped)
+		}
 	}
-	sched := agent.NewScheduler(opts)
 	ctx, cancel := context.WithTimeout(context.Background(), o.checkTimeout)
 	defer cancel()
-	snap := sched.CollectOnce(ctx)
+	return agent.NewScheduler(opts).CollectOnce(ctx), events, histErr, 0
+}
+
+// runCheck collects once, prints the verdict and returns the Nagios exit
+// code of the worst active finding. Config errors are UNKNOWN (3).
+func runCheck(o options, stdout, stderr io.Writer, logger *slog.Logger) int {
+	snap, _, histErr, code := collectOnce(o, stdout, stderr, logger)
+	if snap == nil {
+		return code
+	}
+	if histErr != nil {
+		// Where this user cannot read the daemon's history, since is now.
+		logger.Debug("history not readable; since is now", "path", o.paths.state, "err", histErr)
+	}
 	host := hostname()
+	var err error
 	switch o.checkFormat {
 	case "json":
 		err = report.WriteJSON(stdout, report.Build(host, snap))
@@ -64,30 +80,14 @@ func runCheck(o options, stdout, stderr io.Writer, logger *slog.Logger) int {
 // runReport collects once and prints the audit over the window, with the
 // history read from the state directory.
 func runReport(o options, stdout, stderr io.Writer, logger *slog.Logger) int {
-	cfg, err := loadConfig(o, logger)
-	if err != nil {
-		fmt.Fprintf(stderr, "spofwatch: invalid configuration:\n%v\n", err)
+	snap, events, histErr, code := collectOnce(o, stdout, stderr, logger)
+	if snap == nil {
+		return code
+	}
+	if histErr != nil {
+		fmt.Fprintf(stderr, "spofwatch: %v\n", histErr)
 		return report.ExitUnknown
 	}
-	entries, _, err := buildEntries(cfg, o, logger)
-	if err != nil {
-		fmt.Fprintf(stderr, "spofwatch: invalid configuration:\n%v\n", err)
-		return report.ExitUnknown
-	}
-	defer closeCollectors(entries, logger)
-	events, skipped, err := journal.Read(o.paths.state, journal.Options{})
-	if err != nil {
-		fmt.Fprintf(stderr, "spofwatch: %v\n", err)
-		return report.ExitUnknown
-	}
-	if skipped > 0 {
-		logger.Warn("unreadable lines skipped in the history", "path", o.paths.state, "lines", skipped)
-	}
-	sched := agent.NewScheduler(agent.SchedulerOptions{Entries: entries, Logger: logger, Compose: composeFor(cfg),
-		Acceptances: cfg.Acceptances(), SeedStates: journal.Replay(events).States()})
-	ctx, cancel := context.WithTimeout(context.Background(), o.checkTimeout)
-	defer cancel()
-	snap := sched.CollectOnce(ctx)
 	audit := report.BuildAudit(hostname(), snap.Evaluation, snap.Acceptances, events, snap.Taken.Add(-time.Duration(o.reportSince)), snap.Taken)
 	if err := report.WriteAudit(stdout, audit, o.reportFormat); err != nil {
 		fmt.Fprintf(stderr, "spofwatch: write report: %v\n", err)
