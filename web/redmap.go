@@ -96,7 +96,7 @@ func RedundancyMap(m report.Map) template.HTML {
 
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg id="redundancy-map" xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="redundancy map">`, mapWidth, height, mapWidth, height)
-	b.WriteString(`<style>.node rect{stroke:#888;fill:#fff}.node text{font:12px sans-serif;fill:#222}.group rect{fill:#f3f3f3}.domain rect{rx:10px}.spof rect{stroke:#333;stroke-width:2}.accepted rect{stroke-dasharray:4 3}.edge{stroke:#bbb;fill:none}.edge.hot{stroke:#c33;stroke-width:1.5}</style>`)
+	b.WriteString(`<style>.node rect{stroke:#888;fill:#fff}.node text{font:12px sans-serif;fill:#222}.group rect{fill:#f3f3f3}.domain rect{rx:10px}.spof rect{stroke:#333;stroke-width:2}.accepted rect{stroke-dasharray:4 3}.state-failed rect,.state-missing rect,.state-down rect{fill:#f3f3f3;stroke:#c33;stroke-dasharray:2 2}.state-failed text,.state-missing text{fill:#888}.edge{stroke:#bbb;fill:none}.edge.hot{stroke:#c33;stroke-width:1.5}</style>`)
 	for _, e := range m.Edges {
 		from, ok1 := pos[e.From]
 		to, ok2 := pos[e.To]

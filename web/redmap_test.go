@@ -153,7 +153,7 @@ func TestRedundancyMapInChromium(t *testing.T) {
 				}
 			}
 			shot := filepath.Join(t.ArtifactDir(), "redundancy-map-"+name+".png")
-			runChromium(t, browser, "--screenshot="+shot, "--window-size=1000,1600", "--hide-scrollbars", srv.URL+"/#map")
+			runChromium(t, browser, "--screenshot="+shot, "--window-size=1000,2600", "--hide-scrollbars", srv.URL+"/")
 			st, err := os.Stat(shot)
 			if err != nil || st.Size() < 1000 {
 				t.Fatalf("no screenshot at %s: %v", shot, err)
