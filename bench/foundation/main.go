@@ -14,9 +14,9 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"slices"
-	"strings"
 	"time"
+
+	"github.com/spofwatch/spofwatch/bench/measure"
 )
 
 func main() {
@@ -73,28 +73,6 @@ func start(name, bin string, args ...string) (*target, error) {
 	}
 }
 
-// vmHWM reads a process's peak resident set size in kB.
-func vmHWM(pid int) (int, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			var kb int
-			fmt.Sscanf(strings.TrimSpace(rest), "%d", &kb)
-			return kb, nil
-		}
-	}
-	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
-}
-
-func percentile(d []time.Duration, p int) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[(len(s)-1)*p/100]
-}
-
 func scrape(url string, n int) ([]time.Duration, int, error) {
 	client := &http.Client{Timeout: 10 * time.Second}
 	var took []time.Duration
@@ -136,11 +114,11 @@ func run(spofwatch, nodeExporter string, scrapes, checks int, idle time.Duration
 	defer ne.cmd.Process.Kill()
 
 	time.Sleep(idle)
-	swIdle, err := vmHWM(sw.cmd.Process.Pid)
+	swIdle, err := measure.VmHWM(sw.cmd.Process.Pid)
 	if err != nil {
 		return err
 	}
-	neIdle, err := vmHWM(ne.cmd.Process.Pid)
+	neIdle, err := measure.VmHWM(ne.cmd.Process.Pid)
 	if err != nil {
 		return err
 	}
@@ -155,11 +133,11 @@ func run(spofwatch, nodeExporter string, scrapes, checks int, idle time.Duration
 		}
 		results[t.name] = took
 		fmt.Printf("%-13s /metrics: %d scrapes, %d bytes, p50 %s, p99 %s\n", t.name, scrapes, size,
-			percentile(took, 50).Round(time.Microsecond), percentile(took, 99).Round(time.Microsecond))
+			measure.Percentile(took, 50).Round(time.Microsecond), measure.Percentile(took, 99).Round(time.Microsecond))
 	}
 	fmt.Printf("scrape p99 ratio spofwatch/node_exporter: %.2f\n",
-		float64(percentile(results["spofwatch"], 99))/float64(percentile(results["node_exporter"], 99)))
-	swAfter, _ := vmHWM(sw.cmd.Process.Pid)
+		float64(measure.Percentile(results["spofwatch"], 99))/float64(measure.Percentile(results["node_exporter"], 99)))
+	swAfter, _ := measure.VmHWM(sw.cmd.Process.Pid)
 	fmt.Printf("spofwatch VmHWM after %d scrapes: %.1f MB\n", scrapes, float64(swAfter)/1024)
 
 	var walls []time.Duration
@@ -176,6 +154,6 @@ func run(spofwatch, nodeExporter string, scrapes, checks int, idle time.Duration
 		}
 	}
 	fmt.Printf("spofwatch check wall time: %d runs, p50 %s, max %s\n", checks,
-		percentile(walls, 50).Round(time.Millisecond), percentile(walls, 100).Round(time.Millisecond))
+		measure.Percentile(walls, 50).Round(time.Millisecond), measure.Percentile(walls, 100).Round(time.Millisecond))
 	return nil
 }

@@ -26,10 +26,11 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/spofwatch/spofwatch/bench/measure"
 )
 
 // acceptPrometheus is the Accept header of a Prometheus 2.x scrape.
@@ -130,22 +131,6 @@ func (t *target) body() ([]byte, error) {
 	return io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 }
 
-// vmHWM reads a process's peak resident set size in kB.
-func vmHWM(pid int) (int, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			var kb int
-			fmt.Sscanf(strings.TrimSpace(rest), "%d", &kb)
-			return kb, nil
-		}
-	}
-	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
-}
-
 // memory reads a process's current anonymous and file-backed resident
 // memory in kB.
 func memory(pid int) (anon, file int) {
@@ -187,12 +172,6 @@ func serveFloor(bodyFile, addr string) error {
 		w.Header().Set("Content-Length", fmt.Sprint(len(payload)))
 		w.Write(payload)
 	}))
-}
-
-func percentile(d []time.Duration, p int) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[(len(s)-1)*p/100]
 }
 
 // sequential scrapes the targets in turn, n times each, so that both see
@@ -295,7 +274,7 @@ func run(spofwatch, nodeExporter string, scrapes, clients int) error {
 	ts := []*target{sw, ne, floor}
 	for _, t := range ts {
 		n, _ := t.scrape()
-		hwm, _ := vmHWM(t.cmd.Process.Pid)
+		hwm, _ := measure.VmHWM(t.cmd.Process.Pid)
 		fmt.Printf("%-13s %6d bytes a scrape (uncompressed), VmHWM before the scrapes %.1f MiB\n", t.name, n, float64(hwm)/1024)
 	}
 
@@ -309,18 +288,18 @@ func run(spofwatch, nodeExporter string, scrapes, clients int) error {
 	}
 	hwm := map[string]int{}
 	for _, t := range ts {
-		if hwm[t.name], err = vmHWM(t.cmd.Process.Pid); err != nil {
+		if hwm[t.name], err = measure.VmHWM(t.cmd.Process.Pid); err != nil {
 			return err
 		}
 		anon, file := memory(t.cmd.Process.Pid)
 		fmt.Printf("%-13s sequential p50 %8s p99 %8s | %d clients p50 %8s p99 %8s | VmHWM after %d scrapes %.1f MiB (now anon %.1f + file %.1f)\n", t.name,
-			percentile(seq[t.name], 50).Round(time.Microsecond), percentile(seq[t.name], 99).Round(time.Microsecond), clients,
-			percentile(conc[t.name], 50).Round(time.Microsecond), percentile(conc[t.name], 99).Round(time.Microsecond),
+			measure.Percentile(seq[t.name], 50).Round(time.Microsecond), measure.Percentile(seq[t.name], 99).Round(time.Microsecond), clients,
+			measure.Percentile(conc[t.name], 50).Round(time.Microsecond), measure.Percentile(conc[t.name], 99).Round(time.Microsecond),
 			2*scrapes, float64(hwm[t.name])/1024, float64(anon)/1024, float64(file)/1024)
 	}
 	fmt.Printf("load average after: %s\n", loadavg())
 	ratio := func(m map[string][]time.Duration, name string) float64 {
-		return float64(percentile(m[name], 99)) / float64(percentile(m["node_exporter"], 99))
+		return float64(measure.Percentile(m[name], 99)) / float64(measure.Percentile(m["node_exporter"], 99))
 	}
 	for _, name := range []string{"spofwatch", "floor"} {
 		fmt.Printf("ratio %s/node_exporter: sequential p99 %.2f, %d-client p99 %.2f, VmHWM %.2f\n", name,
