@@ -309,3 +309,25 @@ func TestSummarize(t *testing.T) {
 		})
 	}
 }
+
+func TestLastMatches(t *testing.T) {
+	at := func(h int) time.Time { return t0.Add(time.Duration(h) * time.Hour) }
+	events := []Event{
+		{At: at(0), Kind: KindFindingStart, Group: "storage/mount/root", Code: spof.CodeNoRedundancy},
+		{At: at(5), Kind: KindFindingEnd, Group: "storage/mount/root", Code: spof.CodeNoRedundancy},
+		{At: at(6), Kind: KindFindingStart, Group: "network/uplink/default", Code: spof.CodeNoRedundancy},
+		{At: at(9), Kind: KindGroupState, Group: "power/ipmi/psu", To: spof.StateRedundant},
+	}
+	accs := []spof.Acceptance{
+		{ID: "root", Code: spof.CodeNoRedundancy, Group: "storage/mount/*"},
+		{ID: "uplink", Code: spof.CodeNoRedundancy, Group: "network/uplink/default"},
+		{ID: "never", Code: spof.CodeRedundancyLost, Group: "power/ipmi/psu"},
+	}
+	got := LastMatches(events, accs)
+	if !got["root"].Equal(at(5)) || !got["uplink"].Equal(at(9)) {
+		t.Errorf("last matches = %v; want root at its end (%v), uplink still open at the last event (%v)", got, at(5), at(9))
+	}
+	if _, ok := got["never"]; ok {
+		t.Errorf("an acceptance that never matched has a last match: %v", got["never"])
+	}
+}

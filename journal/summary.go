@@ -139,3 +139,51 @@ func Summarize(events []Event, from, to time.Time) Summary {
 	s.Incidents = incidents
 	return s
 }
+
+// LastMatches returns, for each acceptance, the last time the history saw a
+// finding it matches active: the end of the finding, or the last event's
+// time for one still open. The daemon seeds the stale-acceptance clock
+// with it, so a restart does not reset it.
+func LastMatches(events []Event, accs []spof.Acceptance) map[string]time.Time {
+	type seen struct {
+		f    spof.Finding
+		open bool
+		end  time.Time
+	}
+	out := map[string]time.Time{}
+	var last time.Time
+	byKey := map[string]*seen{}
+	for _, e := range events {
+		if e.At.After(last) {
+			last = e.At
+		}
+		if e.Kind != KindFindingStart && e.Kind != KindFindingEnd {
+			continue
+		}
+		f := spof.Finding{Code: e.Code, Group: e.Group, Member: e.Member}
+		s := byKey[f.Key()]
+		if s == nil {
+			s = &seen{f: f}
+			byKey[f.Key()] = s
+		}
+		s.open = e.Kind == KindFindingStart
+		if !s.open {
+			s.end = e.At
+		}
+	}
+	for _, a := range accs {
+		for _, s := range byKey {
+			if !a.Matches(s.f) {
+				continue
+			}
+			at := s.end
+			if s.open {
+				at = last
+			}
+			if at.After(out[a.ID]) {
+				out[a.ID] = at
+			}
+		}
+	}
+	return out
+}

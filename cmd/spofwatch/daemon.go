@@ -95,6 +95,11 @@ func (a *runner) start(ctx context.Context, cfg *config.Config, entries []agent.
 	// from. (a.historyBase is read here only before consume runs.)
 	opts := agent.SchedulerOptions{Entries: entries, Logger: a.logger, Compose: composeFor(cfg), Acceptances: cfg.Acceptances(),
 		SeedStates: a.historyBase.States(), Seed: a.historyBase.ActiveFindings()}
+	if a.history != nil && prev == nil {
+		// The stale-acceptance clock survives a restart: each acceptance's
+		// last match comes from the history.
+		opts.SeedAcceptanceMatches = journal.LastMatches(a.history.Events(time.Time{}), opts.Acceptances)
+	}
 	if prev != nil {
 		last := prev.sched.Snapshot()
 		opts.SeedStates = maps.Clone(prev.seedStates)
