@@ -62,17 +62,6 @@ func upsGauge(fams []*dto.MetricFamily, name string, labels map[string]string) (
 	return 0, false
 }
 
-func upsClosedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 // TestUPSProbeOnlyWithLocalNUT: port 3493 is unprivileged, so the probe
 // runs only where NUT is set up to run upsd. Elsewhere nothing connects to
 // the probe address at all.
@@ -191,7 +180,7 @@ func TestUPSLogsOncePerFailure(t *testing.T) {
 	tests := []struct {
 		name, addr string
 	}{
-		{"closed port", upsClosedAddr(t)},
+		{"closed port", nuttest.ClosedAddr(t)},
 		{"silent upsd", silent.Addr().String()},
 		// The reset arrives during login: "read tcp 127.0.0.1:<new port>->...".
 		{"connection reset", reset.Addr},
@@ -226,7 +215,7 @@ func TestUPSLogsOncePerFailure(t *testing.T) {
 // poll, through the scheduler and the exporter as in the agent.
 func TestUPSUnreachableFromFirstPoll(t *testing.T) {
 	srv := nuttest.StartT(t, nuttest.Config{FixtureDir: upsFixtures, UPS: []string{"ups-a"}})
-	dead := upsClosedAddr(t)
+	dead := nuttest.ClosedAddr(t)
 	tests := []struct {
 		name    string
 		ups     []UPSConfig

@@ -3,25 +3,12 @@ package ups_test
 import (
 	"context"
 	"errors"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/spofwatch/spofwatch/ups"
 	"github.com/spofwatch/spofwatch/ups/nuttest"
 )
-
-// closedAddr returns an address nothing listens on.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
 
 // TestPollRealUpsd groups targets onto connections against a real upsd:
 // equal options share one, other credentials get their own, and one
@@ -32,7 +19,7 @@ func TestPollRealUpsd(t *testing.T) {
 	defer cancel()
 	user := ups.Options{Username: "monuser", Password: "monpass", Timeout: 2 * time.Second}
 	anon := ups.Options{Timeout: 2 * time.Second}
-	dead := closedAddr(t)
+	dead := nuttest.ClosedAddr(t)
 	targets := []ups.Target{
 		{UPS: "ups-a", Addr: srv.Addr, Options: user},
 		{UPS: "ups-b", Addr: srv.Addr, Options: anon},

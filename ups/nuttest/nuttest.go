@@ -608,3 +608,16 @@ func StartT(t testing.TB, cfg Config) *Server {
 	t.Cleanup(s.Stop)
 	return s
 }
+
+// ClosedAddr returns a loopback address nothing listens on: a upsd that
+// is down.
+func ClosedAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
