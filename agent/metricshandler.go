@@ -102,6 +102,12 @@ func (h *metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.inFlight != nil {
 		<-h.inFlight
 	}
+	if gzipped {
+		// Only the compressed payload is written: hand the body back now,
+		// so a client that is slow to read holds the small form only.
+		h.putBuffer(body)
+		body = nil
+	}
 	defer h.putBuffer(body)
 	defer h.putBuffer(payload)
 	if err != nil {
