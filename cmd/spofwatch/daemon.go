@@ -106,6 +106,7 @@ func (a *runner) start(ctx context.Context, cfg *config.Config, entries []agent.
 		maps.Copy(opts.SeedStates, last.Evaluation.States())
 		opts.Seed = last.Evaluation.Findings
 		opts.SeedOutcomes = last.Outcomes
+		opts.SeedFirstSeen = last.FirstSeen
 		opts.SeedAcceptanceMatches = map[string]time.Time{}
 		for _, acc := range last.Acceptances {
 			opts.SeedAcceptanceMatches[acc.ID] = acc.LastMatched
