@@ -44,6 +44,7 @@ type Exporter struct {
 	memberUp, finding                                     *prometheus.Desc
 	findingAccepted, acceptanceExpiry                     *prometheus.Desc
 	groupStateSince                                       *prometheus.Desc
+	groupLastProven                                       *prometheus.Desc
 	collectorUp, collectorDuration, collectorLastSuccess  *prometheus.Desc
 	evaluationTime, hostInfo                              *prometheus.Desc
 }
@@ -62,6 +63,7 @@ func NewExporter(src SnapshotSource, hostLabels map[string]string) *Exporter {
 		groupWorking:         d("group_members_working", "Members of a group that work (ok or degraded)", "group", "kind"),
 		groupRequired:        d("group_members_required", "Working members the group's function needs", "group", "kind"),
 		groupStateSince:      d("group_state_since_timestamp_seconds", "Unix time at which the group entered its current state", "group"),
+		groupLastProven:      d("group_last_proven_timestamp_seconds", "Unix time at which the group's redundancy was last proven (a passing md check, ZFS scrub or UPS self-test); absent when never", "group", "method"),
 		memberUp:             d("member_up", "1 if the member works (ok or degraded), else 0", "group", "member"),
 		finding:              d("finding", "1 for every active finding", "code", "severity", "group", "member"),
 		findingAccepted:      d("finding_accepted", "1 for every active finding covered by an acceptance (config accept:); it counts as info for check and alerts", "code", "group", "member"),
@@ -197,6 +199,11 @@ func (e *Exporter) build(snap *Snapshot) []prometheus.Metric {
 		gauge(e.groupRequired, float64(g.Required), g.ID, kind)
 		if !gr.Since.IsZero() {
 			gauge(e.groupStateSince, float64(gr.Since.Unix()), g.ID)
+		}
+		// Only a passing proof proves: a failed check is in the JSON and
+		// the page, not in "last proven".
+		if p := g.Proof; p != nil && p.Result == spof.ProofPassed && !p.At.IsZero() {
+			gauge(e.groupLastProven, float64(p.At.Unix()), g.ID, p.Method)
 		}
 		seen := map[string]bool{}
 		for _, m := range g.Members {

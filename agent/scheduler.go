@@ -46,6 +46,9 @@ type Snapshot struct {
 	Generation uint64
 	// Acceptances in force, with when each last matched.
 	Acceptances []spof.Acceptance
+	// FirstSeen is when each group was first seen (SeedFirstSeen of the
+	// next generation after a reload).
+	FirstSeen map[string]time.Time
 }
 
 // Compose post-processes the combined groups of every collector before
@@ -78,6 +81,13 @@ type SchedulerOptions struct {
 	// scheduler (the previous generation, or the history after a restart),
 	// so "redundant since" survives reloads and restarts.
 	SeedStates map[string]spof.StateSince
+	// ProofPolicy is how old a group's last proof may be before
+	// redundancy_untested. SeedFirstSeen carries when each group was first
+	// seen across a reload; otherwise a group is first seen when this
+	// scheduler first evaluates it (in memory: a restart starts the count
+	// afresh, which delays the finding and never raises a false one).
+	ProofPolicy   spof.ProofPolicy
+	SeedFirstSeen map[string]time.Time
 }
 
 // Scheduler runs every collector on its own schedule and keeps the latest
@@ -95,6 +105,9 @@ type Scheduler struct {
 	seedOutcomes map[string]Outcome
 	// acceptMatched is when each acceptance last matched a finding.
 	acceptMatched map[string]time.Time
+	// firstSeen is when each group was first evaluated (redundancy_untested
+	// ages a never-proven group from it).
+	firstSeen map[string]time.Time
 }
 
 // NewScheduler returns a scheduler over the given entries.
@@ -111,6 +124,10 @@ func NewScheduler(opts SchedulerOptions) *Scheduler {
 	s := &Scheduler{opts: opts, log: opts.Logger, results: map[string]*Outcome{}, inFlight: map[string]bool{}, seed: opts.Seed}
 	s.seedOutcomes = map[string]Outcome{}
 	s.acceptMatched = map[string]time.Time{}
+	s.firstSeen = maps.Clone(opts.SeedFirstSeen)
+	if s.firstSeen == nil {
+		s.firstSeen = map[string]time.Time{}
+	}
 	for _, a := range opts.Acceptances {
 		if t, ok := opts.SeedAcceptanceMatches[a.ID]; ok {
 			s.acceptMatched[a.ID] = t
@@ -425,7 +442,14 @@ func (s *Scheduler) publishLocked() {
 	if s.current != nil {
 		maps.Copy(states, s.current.Evaluation.States())
 	}
-	eval := spof.Evaluate(spof.Input{Groups: groups, Collectors: statuses, HostConditions: hostConds, Previous: prev, Acceptances: accs, PreviousStates: states, Now: now})
+	for _, g := range groups {
+		if _, ok := s.firstSeen[g.ID]; !ok {
+			s.firstSeen[g.ID] = now
+		}
+	}
+	firstSeen := maps.Clone(s.firstSeen)
+	eval := spof.Evaluate(spof.Input{Groups: groups, Collectors: statuses, HostConditions: hostConds, Previous: prev, Acceptances: accs, PreviousStates: states,
+		ProofPolicy: s.opts.ProofPolicy, FirstSeen: firstSeen, Now: now})
 	for _, id := range eval.AcceptancesMatched {
 		s.acceptMatched[id] = now
 	}
@@ -438,6 +462,7 @@ func (s *Scheduler) publishLocked() {
 		Generation:  gen + 1,
 		Evaluation:  eval,
 		Acceptances: accs,
+		FirstSeen:   firstSeen,
 	}
 	s.current = snap
 	for _, ch := range s.subs {

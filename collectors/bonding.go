@@ -144,6 +144,11 @@ func BondToGroup(b bonding.Bond) spof.Group {
 	}
 	g.Attributes = bondAttributes(b)
 	g.Conditions = bondConditions(b, g.Function)
+	if len(g.Members) > g.Required {
+		// A failover drill can prove a bond (issue 13); no source records
+		// one yet, so a bond has no proof until drills land.
+		g.Provable = spof.Provable
+	}
 	return g
 }
 

@@ -376,3 +376,20 @@ func BenchmarkBondingCollect(b *testing.B) {
 		}
 	}
 }
+
+// A bond with a spare slave can be proven (by a drill, later) but has no
+// evidence yet; a single-slave bond has nothing to prove.
+func TestBondProvable(t *testing.T) {
+	for _, tc := range []struct {
+		slaves []bonding.Slave
+		want   spof.Provability
+	}{
+		{[]bonding.Slave{{Name: "eth0", MIIStatus: "up"}, {Name: "eth1", MIIStatus: "up"}}, spof.Provable},
+		{[]bonding.Slave{{Name: "eth0", MIIStatus: "up"}}, spof.NotProvable},
+	} {
+		g := BondToGroup(bonding.Bond{Name: "bond0", Mode: bonding.ModeActiveBackup, MIIStatus: "up", MIIMon: 100, SlavesKnown: true, Slaves: tc.slaves})
+		if g.Provable != tc.want || g.Proof != nil {
+			t.Errorf("%d slaves: provable %v proof %+v, want %v and no proof", len(tc.slaves), g.Provable, g.Proof, tc.want)
+		}
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/spofwatch/spofwatch/agent"
 	"github.com/spofwatch/spofwatch/sysdev"
@@ -29,6 +31,8 @@ type MdOptions struct {
 	// shared_failure_domain, which is true but may be accepted by design.
 	NoControllerDomain bool
 	Logger             *slog.Logger
+	// Now is the clock that dates a finished check (default time.Now).
+	Now func() time.Time
 }
 
 // MdCollector reports every md array as a redundancy group
@@ -38,6 +42,20 @@ type MdCollector struct {
 	opts   MdOptions
 	logger *slog.Logger
 	descs  mdDescs
+
+	// checks remembers, per array, the sync_action of the last collection
+	// and the last finished check or repair: md records that a check ran
+	// (last_sync_action, mismatch_cnt) but not when, so the time is when
+	// this collector saw sync_action go from check/repair to idle. In
+	// memory only: a restart forgets it (durable storage in the state
+	// directory is the follow-up).
+	mu     sync.Mutex
+	checks map[string]mdCheckState
+}
+
+type mdCheckState struct {
+	action string
+	proof  *spof.Proof
 }
 
 type mdDescs struct {
@@ -56,8 +74,12 @@ func NewMdCollector(opts MdOptions) *MdCollector {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	dev := []string{"device"}
 	return &MdCollector{
+		checks: map[string]mdCheckState{},
 		fs:     raid.MdFS{ProcPath: opts.ProcPath, SysPath: opts.SysPath, Domains: &sysdev.DomainCache{}},
 		opts:   opts,
 		logger: logger, // the wiring adds collector=md
@@ -101,6 +123,10 @@ func (c *MdCollector) Collect(ctx context.Context) (agent.Result, error) {
 	}
 	res := agent.Result{Descs: []*prometheus.Desc{c.descs.syncRatio, c.descs.syncSpeed, c.descs.syncRemaining,
 		c.descs.mismatch, c.descs.disks, c.descs.raidDisks, c.descs.syncAction}}
+	now := c.opts.Now()
+	seen := map[string]bool{}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for _, a := range arrays {
 		if a.Container || a.Stopped {
 			continue
@@ -108,13 +134,59 @@ func (c *MdCollector) Collect(ctx context.Context) (agent.Result, error) {
 		for _, p := range a.Problems {
 			c.logger.Debug("md array partly unreadable", "group", "storage/md/"+a.Name, "problem", p)
 		}
-		res.Groups = append(res.Groups, MdGroup(a, !c.opts.NoControllerDomain))
+		g := MdGroup(a, !c.opts.NoControllerDomain)
+		g.Proof = c.checkProof(a, now)
+		seen[a.Name] = true
+		res.Groups = append(res.Groups, g)
 		res.Metrics = append(res.Metrics, c.metrics(a)...)
+	}
+	for name := range c.checks {
+		if !seen[name] {
+			delete(c.checks, name) // a stopped or renamed array starts afresh
+		}
 	}
 	if len(res.Groups) == 0 {
 		return agent.Result{}, agent.ErrNoData
 	}
 	return res, nil
+}
+
+// checkProof records a check or repair that this collector saw finish
+// (sync_action check/repair, then idle with last_sync_action still
+// check/repair; kernels without last_sync_action rely on the transition
+// alone) and returns the last one. A check that leaves mismatch_cnt > 0
+// failed: the copies differ (Documentation/admin-guide/md.rst,
+// "mismatch_cnt"; on raid1/raid10 md warns that a count can come from
+// writes that changed in flight, swap above all, so the detail says so). A
+// repair rewrote what differed and passes with the count. Limitation: an
+// interrupted check (echo idle > sync_action) looks the same to sysfs.
+func (c *MdCollector) checkProof(a raid.MdArray, now time.Time) *spof.Proof {
+	st := c.checks[a.Name]
+	prev := st.action
+	st.action = a.Sync.Action
+	if (prev == "check" || prev == "repair") && a.Sync.Action == "idle" &&
+		(a.Sync.LastAction == "" || a.Sync.LastAction == "check" || a.Sync.LastAction == "repair") {
+		method := prev
+		if a.Sync.LastAction != "" {
+			method = a.Sync.LastAction
+		}
+		p := &spof.Proof{At: now, Method: "md " + method, Result: spof.ProofPassed}
+		switch {
+		case a.MismatchCount < 0:
+			p.Detail = "mismatch_cnt unreadable"
+		case a.MismatchCount > 0 && method == "check":
+			p.Result = spof.ProofFailed
+			p.Detail = fmt.Sprintf("mismatch_cnt %d: the copies differ", a.MismatchCount)
+			if a.Level == "raid1" || a.Level == "raid10" {
+				p.Detail += " (on raid1/raid10 this can also come from data changed in flight, e.g. swap)"
+			}
+		default:
+			p.Detail = fmt.Sprintf("mismatch_cnt %d", a.MismatchCount)
+		}
+		st.proof = p
+	}
+	c.checks[a.Name] = st
+	return st.proof
 }
 
 // MdGroup adapts one array into a redundancy group. It is exported for the
@@ -126,6 +198,10 @@ func MdGroup(a raid.MdArray, controllerDomain bool) spof.Group {
 		Kind:     spof.KindStorage,
 		Function: fmt.Sprintf("%s (%s)", a.Name, mdLevelWord(a)),
 		Required: required,
+	}
+	if a.RaidDisks > required && a.RaidDisks > 0 {
+		// A check reads every copy or parity block and compares them.
+		g.Provable = spof.Provable
 	}
 	attr := func(k, v string) { g.Attributes = append(g.Attributes, spof.Attribute{Key: k, Value: v}) }
 	attr("level", orWord(a.Level, "unknown"))

@@ -126,8 +126,61 @@ type UPSCollector struct {
 	probed   bool // the probe address answered once: failing later is an error
 	// failing is the logged failure of each upsd session (see logSessions).
 	failing map[string]upsdFailure
+	// selfTests is, per UPS, the last finished self-test seen and when it
+	// was first seen: ups.test.result carries no time, so "seen" is ours.
+	// In memory only: after a restart a passing result counts from the
+	// restart (durable storage in the state directory is a follow-up).
+	selfTests map[string]seenSelfTest
 
 	descStatus, descCharge, descRuntime, descLoad, descInput, descOutput, descUp, descLastGood *prometheus.Desc
+}
+
+// seenSelfTest is a self-test result and when the collector first saw it.
+type seenSelfTest struct {
+	result, date string
+	at           time.Time
+}
+
+// selfTestProof turns ups.test.result into proof. ups.test.date, when it
+// parses, dates the test; otherwise the time this collector first saw this
+// result does (a result that stays "Done and passed" for a year is one old
+// test, not a fresh one each poll).
+func (c *UPSCollector) selfTestProof(name string, st ups.State, now time.Time) *spof.Proof {
+	outcome := st.SelfTest()
+	if outcome == ups.TestNone {
+		return c.rememberedProof(name)
+	}
+	seen, ok := c.selfTests[name]
+	if !ok || seen.result != st.TestResult || seen.date != st.TestDate {
+		seen = seenSelfTest{result: st.TestResult, date: st.TestDate, at: now}
+		c.selfTests[name] = seen
+	}
+	return selfTestProof(seen, outcome, st.BatteryDate)
+}
+
+// rememberedProof keeps the last finished test while the UPS shows none
+// (a test in progress, an unreadable poll).
+func (c *UPSCollector) rememberedProof(name string) *spof.Proof {
+	seen, ok := c.selfTests[name]
+	if !ok {
+		return nil
+	}
+	outcome := ups.State{TestResult: seen.result}.SelfTest()
+	return selfTestProof(seen, outcome, "")
+}
+
+func selfTestProof(seen seenSelfTest, outcome ups.TestOutcome, batteryDate string) *spof.Proof {
+	p := &spof.Proof{At: seen.at, Method: "ups self-test", Result: spof.ProofPassed, Detail: fmt.Sprintf("ups.test.result %q, first seen %s", seen.result, seen.at.UTC().Format(time.RFC3339))}
+	if d, ok := ups.ParseTestDate(seen.date, time.Local); ok {
+		p.At, p.Detail = d, fmt.Sprintf("ups.test.result %q, ups.test.date %s", seen.result, seen.date)
+	}
+	if outcome == ups.TestFailed {
+		p.Result = spof.ProofFailed
+	}
+	if batteryDate != "" {
+		p.Detail += ", battery dated " + batteryDate
+	}
+	return p
 }
 
 // upsdFailure is a logged upsd failure: its normalised text and when it
@@ -165,7 +218,7 @@ func NewUPS(opts UPSOptions) (*UPSCollector, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	c := &UPSCollector{opts: opts, log: opts.Logger.With("collector", "ups"), lastGood: map[string]time.Time{}, failing: map[string]upsdFailure{}}
+	c := &UPSCollector{opts: opts, log: opts.Logger.With("collector", "ups"), lastGood: map[string]time.Time{}, failing: map[string]upsdFailure{}, selfTests: map[string]seenSelfTest{}}
 	seen := map[string]bool{}
 	// One *tls.Config per CA file: UPSes on one upsd with the same
 	// credentials and CA then share a connection (ups.Poll groups by
@@ -268,6 +321,11 @@ func (c *UPSCollector) Collect(ctx context.Context) (agent.Result, error) {
 		// The reason without the connection's local port: the same failure
 		// reads the same from one poll to the next.
 		g := upsGroup(r.target, r.state, stableError(r.err))
+		if r.err == nil {
+			g.Proof = c.selfTestProof(r.target.name, r.state, now)
+		} else {
+			g.Proof = c.rememberedProof(r.target.name)
+		}
 		if r.dropped > 0 {
 			g.Conditions = append(g.Conditions, spof.Condition{
 				Code: spof.CodeCollectorUnavailable,
@@ -433,6 +491,8 @@ func upsGroup(t upsTarget, st ups.State, readErr error) spof.Group {
 		Function:   "UPS " + t.name,
 		Required:   1,
 		Attributes: []spof.Attribute{{Key: AttrUPSTarget, Value: t.upsName + "@" + t.addr}},
+		// A battery self-test proves the battery carries the load.
+		Provable: spof.Provable,
 	}
 	switch {
 	case readErr != nil:

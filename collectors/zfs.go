@@ -168,8 +168,14 @@ func ZpoolGroups(p raid.Zpool) []spof.Group {
 			groups = append(groups, g)
 		}
 	}
+	proof := zpoolProof(p, time.Local)
 	for i := range groups {
 		g := &groups[i]
+		if g.Required < len(g.Members) {
+			// A scrub reads every copy and parity block, so it proves the
+			// redundancy a vdev has; a single disk has none to prove.
+			g.Provable, g.Proof = spof.Provable, proof
+		}
 		switch p.State {
 		case "FAULTED", "UNAVAIL", "SUSPENDED":
 			g.Conditions = append(g.Conditions, spof.Condition{Code: spof.CodeGroupDown,
@@ -198,6 +204,24 @@ func groupHasTrouble(g spof.Group) bool {
 		}
 	}
 	return false
+}
+
+// zpoolProof is the pool's last completed scrub as proof: errors it could
+// not repair fail it. loc is the zone zpool printed the end time in (the
+// host's: zpool runs here).
+func zpoolProof(p raid.Zpool, loc *time.Location) *spof.Proof {
+	s, ok := raid.ParseScrubDone(p.Scan.Text, loc)
+	if !ok {
+		return nil
+	}
+	pr := &spof.Proof{At: s.End, Method: "zfs scrub", Result: spof.ProofPassed, Detail: fmt.Sprintf("%d errors", s.Errors)}
+	if s.Repaired != "" {
+		pr.Detail = fmt.Sprintf("repaired %s, %d errors", s.Repaired, s.Errors)
+	}
+	if s.Errors > 0 {
+		pr.Result = spof.ProofFailed
+	}
+	return pr
 }
 
 func vdevGroup(p raid.Zpool, v raid.Zvdev, class, why string) (spof.Group, bool) {

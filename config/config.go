@@ -48,6 +48,9 @@ type Config struct {
 	// AcceptMaxAhead bounds how far ahead an acceptance's until may be
 	// (default one year).
 	AcceptMaxAhead Duration `yaml:"accept_max_ahead"`
+	// Proof is the policy for redundancy_untested: how old a group's last
+	// proof of redundancy may be.
+	Proof ProofConfig `yaml:"proof"`
 
 	// File is the path the config was loaded from ("" for defaults).
 	File string `yaml:"-"`
@@ -426,6 +429,7 @@ func (c *Config) validate(v *validator) {
 	}
 	c.Alerting.validate(v, v.files)
 	c.validateAccept(v)
+	c.validateProof(v)
 	for _, psu := range sortedKeys(c.PowerFeeds) {
 		if strings.TrimSpace(c.PowerFeeds[psu]) == "" {
 			v.failf([]string{"power_feeds", psu}, "empty feed for %q", psu)

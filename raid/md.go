@@ -70,6 +70,10 @@ type MdSync struct {
 	// Action is sync_action: idle, resync, recover, check, repair, reshape,
 	// frozen. mdstat's "recovery" is normalised to "recover".
 	Action string
+	// LastAction is last_sync_action: the last sync action the kernel
+	// started (check, repair, resync, recover, …), "" where the kernel has
+	// no such file (Documentation/admin-guide/md.rst, "last_sync_action").
+	LastAction string
 	// Delayed: sync_completed reads "delayed" (or mdstat resync=DELAYED):
 	// another array sharing the disks syncs first. Pending: the array is
 	// read-only so the sync waits (mdstat resync=PENDING).

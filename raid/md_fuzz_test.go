@@ -50,7 +50,7 @@ func FuzzBuildMdArray(f *testing.F) {
 			f.Add(strings.Join(lines, "\n"))
 		}
 	}
-	f.Add("raid10\nactive\n11 (10)\n258 (513)\nrecover\ndelayed\nnone\n0\nsda in_sync 0 0\nsdb spare 1 0")
+	f.Add("raid10\nactive\n11 (10)\n258 (513)\nrecover\ndelayed\nnone\n0\nrecover\nsda in_sync 0 0\nsdb spare 1 0")
 	f.Fuzz(func(t *testing.T, data string) {
 		lines := strings.Split(data, "\n")
 		raw := MdSysfsRaw{Name: "md0", Files: map[string]string{}, Missing: map[string]string{}, SlotLinks: map[int]string{}}

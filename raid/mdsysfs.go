@@ -115,7 +115,7 @@ func (m MdFS) Arrays() ([]MdArray, error) {
 }
 
 // mdFiles are the per-array sysfs attributes read (Documentation/admin-guide/md.rst).
-var mdFiles = []string{"level", "array_state", "raid_disks", "layout", "sync_action", "sync_completed", "sync_speed", "mismatch_cnt"}
+var mdFiles = []string{"level", "array_state", "raid_disks", "layout", "sync_action", "sync_completed", "sync_speed", "mismatch_cnt", "last_sync_action"}
 
 // MdSysfsRaw is the text of one array's sysfs files, as read. A missing
 // key means the file was absent or unreadable (Missing says why).
@@ -198,7 +198,7 @@ func readMdSysfs(root *sysdev.Dir, name string) (raw MdSysfsRaw, ok bool) {
 	}
 	// Read what the verdict needs; progress files only while a sync runs
 	// (sysfs reads are syscalls, and they are not free on every host).
-	for _, f := range []string{"level", "array_state", "raid_disks", "sync_action", "mismatch_cnt"} {
+	for _, f := range []string{"level", "array_state", "raid_disks", "sync_action", "mismatch_cnt", "last_sync_action"} {
 		read(f)
 	}
 	if raw.Files["level"] == "raid10" {
@@ -300,6 +300,7 @@ func BuildMdArray(raw MdSysfsRaw) MdArray {
 		}
 	}
 	a.Sync.Action = raw.Files["sync_action"]
+	a.Sync.LastAction = raw.Files["last_sync_action"]
 	if v, ok := raw.Files["sync_completed"]; ok {
 		if err := parseSyncCompleted(v, &a.Sync); err != nil {
 			problem("%v", err)

@@ -51,6 +51,26 @@ type Proof struct {
 	Result string    `json:"result"`
 }
 
+// ProofOf returns a group's last proof for the outputs, nil when none.
+func ProofOf(g spof.Group) *Proof {
+	if g.Proof == nil || g.Proof.At.IsZero() {
+		return nil
+	}
+	return &Proof{At: g.Proof.At.UTC(), Method: g.Proof.Method, Result: string(g.Proof.Result)}
+}
+
+// ProofText is the last proof in words, as the page and the audit table
+// show it: "not provable here", "never", or "2026-11-23 zfs scrub passed".
+func ProofText(g spof.Group) string {
+	if p := ProofOf(g); p != nil {
+		return fmt.Sprintf("%s %s %s", p.At.Format(time.DateOnly), p.Method, p.Result)
+	}
+	if g.Provable != spof.Provable {
+		return "not provable here"
+	}
+	return "never"
+}
+
 // AuditAcceptance is one configured acceptance.
 type AuditAcceptance struct {
 	Code   string    `json:"code"`
@@ -83,7 +103,7 @@ func BuildAudit(host string, res spof.Result, accs []spof.Acceptance, events []j
 		hist[g.Group] = g
 	}
 	for _, gr := range res.Groups {
-		g := AuditGroup{ID: gr.Group.ID, Kind: string(gr.Group.Kind), State: string(gr.State), StateSince: gr.Since, SecondsIn: map[string]float64{}}
+		g := AuditGroup{ID: gr.Group.ID, Kind: string(gr.Group.Kind), State: string(gr.State), StateSince: gr.Since, SecondsIn: map[string]float64{}, LastProven: ProofOf(gr.Group)}
 		if h, ok := hist[gr.Group.ID]; ok {
 			for st, d := range h.TimeIn {
 				g.SecondsIn[string(st)] = d.Seconds()

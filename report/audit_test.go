@@ -118,3 +118,36 @@ func TestAuditDurations(t *testing.T) {
 		t.Error("unknown format accepted")
 	}
 }
+
+// The audit report carries each group's last proof; the page and the audit
+// table say it in words.
+func TestAuditLastProven(t *testing.T) {
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	scrub := time.Date(2026, 11, 23, 10, 0, 0, 0, time.FixedZone("CET", 3600))
+	pair := []spof.Member{{Name: "a", State: spof.MemberOK}, {Name: "b", State: spof.MemberOK}}
+	groups := []spof.Group{
+		{ID: "power/ipmi/psu", Kind: spof.KindPower, Required: 1, Members: pair},
+		{ID: "network/bond/bond0", Kind: spof.KindNetwork, Required: 1, Members: pair, Provable: spof.Provable},
+		{ID: "storage/zfs/tank/mirror-0", Kind: spof.KindStorage, Required: 1, Members: pair, Provable: spof.Provable,
+			Proof: &spof.Proof{At: scrub, Method: "zfs scrub", Result: spof.ProofPassed}},
+	}
+	res := spof.Evaluate(spof.Input{Groups: groups, Now: now})
+	a := BuildAudit("db-07", res, nil, nil, now.Add(-24*time.Hour), now)
+	want := map[string]*Proof{
+		"power/ipmi/psu":            nil,
+		"network/bond/bond0":        nil,
+		"storage/zfs/tank/mirror-0": {At: scrub.UTC(), Method: "zfs scrub", Result: "passed"},
+	}
+	for _, g := range a.Groups {
+		w := want[g.ID]
+		if (w == nil) != (g.LastProven == nil) || (w != nil && *w != *g.LastProven) {
+			t.Errorf("%s: last_proven %+v, want %+v", g.ID, g.LastProven, w)
+		}
+	}
+	words := map[string]string{"power/ipmi/psu": "not provable here", "network/bond/bond0": "never", "storage/zfs/tank/mirror-0": "2026-11-23 zfs scrub passed"}
+	for _, g := range groups {
+		if got := ProofText(g); got != words[g.ID] {
+			t.Errorf("ProofText(%s) = %q, want %q", g.ID, got, words[g.ID])
+		}
+	}
+}

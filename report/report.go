@@ -43,6 +43,10 @@ type Group struct {
 	// StateSince is when the group entered its state (RFC 3339): "redundant
 	// since", "degraded for".
 	StateSince string `json:"state_since"`
+	// LastProven is the group's last proof of redundancy (a completed md
+	// check, a ZFS scrub, a UPS self-test); null when never proven or not
+	// provable here.
+	LastProven *Proof `json:"last_proven"`
 }
 
 // Member is one part of a group.
@@ -95,6 +99,7 @@ func Build(host string, snap *agent.Snapshot) Report {
 			ID: gr.Group.ID, Kind: string(gr.Group.Kind), State: string(gr.State),
 			MembersTotal: gr.Total, MembersWorking: gr.Working, MembersRequired: gr.Group.Required,
 			Members: []Member{}, StateSince: gr.Since.UTC().Format(time.RFC3339),
+			LastProven: ProofOf(gr.Group),
 		}
 		for _, m := range gr.Group.Members {
 			dom := m.Domains

@@ -91,6 +91,9 @@ const (
 	// CodeNotice carries source facts worth showing that are not a risk by
 	// themselves (a bond running on a slave other than its primary).
 	CodeNotice Code = "notice"
+	// CodeRedundancyUntested: a provable group's last proof is older than
+	// its policy (issue 13).
+	CodeRedundancyUntested Code = "redundancy_untested"
 )
 
 // CodeInfo documents one code: its default severity and meaning.
@@ -120,6 +123,7 @@ var Codes = []CodeInfo{
 	{CodeChassisPowerOverload, SeverityWarning, "the BMC's chassis status reports a power overload"},
 	{CodeChassisCoolingFault, SeverityWarning, "the BMC's chassis status reports a cooling or fan fault"},
 	{CodePowerRestoreAlwaysOff, SeverityWarning, "power restore policy is always-off: after a power blip the host stays off"},
+	{CodeRedundancyUntested, SeverityWarning, "a provable group's last proof (check, scrub, self-test) is older than its policy (default 90 days); never for groups not provable here"},
 	{CodeVirtualMachine, SeverityInfo, "the host is a virtual machine: the hypervisor owns hardware redundancy"},
 	{CodeNotice, SeverityInfo, "a source fact worth knowing that is not a risk by itself"},
 }

@@ -20,6 +20,9 @@ func Evaluate(in Input) Result {
 		}
 		res.Groups = append(res.Groups, gr)
 		findings = append(findings, fs...)
+		if f, ok := untestedFinding(g, in.ProofPolicy, in.FirstSeen[g.ID], in.Now); ok {
+			findings = append(findings, f)
+		}
 	}
 	for _, c := range in.Collectors {
 		if c.OK {

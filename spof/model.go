@@ -122,6 +122,10 @@ type Group struct {
 	DownReason string
 	Attributes []Attribute
 	Conditions []Condition
+	// Provable says whether this host can prove the group's redundancy
+	// (PSUs and fans cannot); Proof is the last evidence, nil when none.
+	Provable Provability
+	Proof    *Proof
 }
 
 // Finding is one active answer to "what would take this host down".
@@ -163,7 +167,11 @@ type Input struct {
 	// evaluation (or of the history, after a restart): a group whose state
 	// is unchanged keeps its StateSince.
 	PreviousStates map[string]StateSince
-	Now            time.Time
+	// ProofPolicy and FirstSeen (group ID -> when the agent first saw it)
+	// drive redundancy_untested; a never-proven group ages from FirstSeen.
+	ProofPolicy ProofPolicy
+	FirstSeen   map[string]time.Time
+	Now         time.Time
 }
 
 // GroupResult is the verdict on one group.

@@ -62,6 +62,8 @@ const (
 	VarOutputVoltage  = "output.voltage"
 	VarDeviceModel    = "device.model"
 	VarUPSModel       = "ups.model"
+	VarTestResult     = "ups.test.result"
+	VarTestDate       = "ups.test.date"
 )
 
 // State is what one UPS reports, read from its variables.
@@ -82,6 +84,9 @@ type State struct {
 	BatteryDate string
 	Alarm       string
 	Model       string
+	// TestResult is ups.test.result (the last self-test's outcome, in the
+	// driver's words); TestDate is ups.test.date where the UPS reports it.
+	TestResult, TestDate string
 
 	// Problems name variables that were present but unreadable, and list
 	// lines that did not parse; the rest of the state is still good.
@@ -146,10 +151,57 @@ func ParseState(list VarList) State {
 		s.BatteryDate = vars[VarBatteryMfrDate]
 	}
 	s.Alarm = vars[VarAlarm]
+	s.TestResult = vars[VarTestResult]
+	s.TestDate = vars[VarTestDate]
 	s.Model = vars[VarDeviceModel]
 	if s.Model == "" {
 		s.Model = vars[VarUPSModel]
 	}
 	sort.Strings(s.Problems)
 	return s
+}
+
+// TestOutcome classifies ups.test.result.
+type TestOutcome int
+
+const (
+	// TestNone: no finished test (none run, in progress, aborted, or
+	// words this package does not know).
+	TestNone TestOutcome = iota
+	TestPassed
+	TestFailed
+)
+
+// SelfTest classifies the last self-test from ups.test.result. Drivers use
+// their own words: usbhid-ups "Done and passed" / "Done and warning" /
+// "Done and error" / "Aborted" / "In progress" / "No test initiated",
+// apcsmart "OK" / "Failed" / "Battery failed" / "No test results" (NUT
+// docs/nut-names.txt lists the variable, not the values). A warning counts
+// as failed: the battery did not prove itself.
+func (s State) SelfTest() TestOutcome {
+	r := strings.ToLower(strings.TrimSpace(s.TestResult))
+	switch {
+	case r == "":
+		return TestNone
+	case strings.Contains(r, "fail"), strings.Contains(r, "error"), strings.Contains(r, "warning"):
+		return TestFailed
+	case strings.Contains(r, "passed"), r == "ok":
+		return TestPassed
+	}
+	return TestNone
+}
+
+// testDateLayouts are the ups.test.date forms seen from drivers (NUT's
+// own dates are YYYY/MM/DD; APC's are MM/DD/YY).
+var testDateLayouts = []string{"2006/01/02", "2006-01-02", "01/02/06", "01/02/2006"}
+
+// ParseTestDate reads ups.test.date as a calendar day in loc.
+func ParseTestDate(v string, loc *time.Location) (time.Time, bool) {
+	v = strings.TrimSpace(v)
+	for _, l := range testDateLayouts {
+		if t, err := time.ParseInLocation(l, v, loc); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
 }

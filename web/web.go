@@ -118,6 +118,9 @@ func Handler(opts Options) http.Handler {
 type pageGroup struct {
 	spof.GroupResult
 	Unknown string
+	// Proven is the last proof in words: "never", "not provable here", or
+	// date, method and result.
+	Proven string
 }
 
 type pagePanel struct {
@@ -152,7 +155,7 @@ func statusData(opts Options) pageData {
 		d.Status = "CRITICAL"
 	}
 	for _, g := range snap.Evaluation.Groups {
-		d.Groups = append(d.Groups, pageGroup{GroupResult: g, Unknown: g.Group.UnknownReason})
+		d.Groups = append(d.Groups, pageGroup{GroupResult: g, Unknown: g.Group.UnknownReason, Proven: report.ProofText(g.Group)})
 	}
 	d.Findings = snap.Evaluation.Findings
 	d.Map = RedundancyMap(report.BuildMap(snap.Evaluation))

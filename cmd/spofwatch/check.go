@@ -33,7 +33,8 @@ func collectOnce(o options, stdout, stderr io.Writer, logger *slog.Logger) (snap
 		return nil, nil, nil, report.ExitUnknown
 	}
 	defer closeCollectors(entries, logger)
-	opts := agent.SchedulerOptions{Entries: entries, Logger: logger, Compose: composeFor(cfg), Acceptances: cfg.Acceptances()}
+	opts := agent.SchedulerOptions{Entries: entries, Logger: logger, Compose: composeFor(cfg), Acceptances: cfg.Acceptances(),
+		ProofPolicy: cfg.ProofPolicy()}
 	events, skipped, histErr := journal.Read(o.paths.state, journal.Options{})
 	if histErr == nil {
 		base := journal.Replay(events)

@@ -94,7 +94,7 @@ func (a *runner) start(ctx context.Context, cfg *config.Config, entries []agent.
 	// on a reload the previous generation does, on top of what it started
 	// from. (a.historyBase is read here only before consume runs.)
 	opts := agent.SchedulerOptions{Entries: entries, Logger: a.logger, Compose: composeFor(cfg), Acceptances: cfg.Acceptances(),
-		SeedStates: a.historyBase.States(), Seed: a.historyBase.ActiveFindings()}
+		SeedStates: a.historyBase.States(), Seed: a.historyBase.ActiveFindings(), ProofPolicy: cfg.ProofPolicy()}
 	if a.history != nil && prev == nil {
 		// The stale-acceptance clock survives a restart: each acceptance's
 		// last match comes from the history.
@@ -106,6 +106,7 @@ func (a *runner) start(ctx context.Context, cfg *config.Config, entries []agent.
 		maps.Copy(opts.SeedStates, last.Evaluation.States())
 		opts.Seed = last.Evaluation.Findings
 		opts.SeedOutcomes = last.Outcomes
+		opts.SeedFirstSeen = last.FirstSeen
 		opts.SeedAcceptanceMatches = map[string]time.Time{}
 		for _, acc := range last.Acceptances {
 			opts.SeedAcceptanceMatches[acc.ID] = acc.LastMatched

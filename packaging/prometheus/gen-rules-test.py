@@ -55,6 +55,7 @@ samples = {
  "chassis_power_overload": ("warning", "power/ipmi/psu", ""),
  "chassis_cooling_fault": ("warning", "cooling/ipmi/fans", ""),
  "power_restore_always_off": ("warning", "power/ipmi/psu", ""),
+ "redundancy_untested": ("warning", "storage/zfs/tank/mirror-0", ""),
  "virtual_machine": ("info", "host/dmi/virtualization", ""),
  "notice": ("info", "network/bond/bond1", "eth3"),
 }
