@@ -331,3 +331,18 @@ func TestLastMatches(t *testing.T) {
 		t.Errorf("an acceptance that never matched has a last match: %v", got["never"])
 	}
 }
+
+func TestFirstSeen(t *testing.T) {
+	events := []Event{
+		{At: t0.Add(2 * time.Hour), Kind: KindGroupState, Group: "a", From: spof.StateRedundant, To: spof.StateDegraded},
+		{At: t0, Kind: KindGroupState, Group: "a", To: spof.StateRedundant},
+		{At: t0.Add(time.Hour), Kind: KindFindingStart, Group: "b", Code: spof.CodeNoRedundancy},
+	}
+	got := FirstSeen(events)
+	if !got["a"].Equal(t0) {
+		t.Errorf("first seen a = %v, want %v", got["a"], t0)
+	}
+	if _, ok := got["b"]; ok {
+		t.Error("a finding alone counts as a sighting of its group")
+	}
+}

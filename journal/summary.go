@@ -187,3 +187,20 @@ func LastMatches(events []Event, accs []spof.Acceptance) map[string]time.Time {
 	}
 	return out
 }
+
+// FirstSeen is when the history first recorded each group: the earliest
+// event naming it. After a compaction that is the start of the state it
+// was then in, later than the true first sighting, so a "never proven"
+// clock seeded from it runs late, never early.
+func FirstSeen(events []Event) map[string]time.Time {
+	out := map[string]time.Time{}
+	for _, e := range events {
+		if e.Kind != KindGroupState {
+			continue
+		}
+		if t, ok := out[e.Group]; !ok || e.At.Before(t) {
+			out[e.Group] = e.At
+		}
+	}
+	return out
+}

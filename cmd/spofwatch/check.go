@@ -39,6 +39,7 @@ func collectOnce(o options, stdout, stderr io.Writer, logger *slog.Logger) (snap
 	if histErr == nil {
 		base := journal.Replay(events)
 		opts.SeedStates, opts.Seed = base.States(), base.ActiveFindings()
+		opts.SeedFirstSeen = journal.FirstSeen(events)
 		if skipped > 0 {
 			logger.Warn("unreadable lines skipped in the history", "path", o.paths.state, "lines", skipped)
 		}

@@ -98,7 +98,11 @@ func (a *runner) start(ctx context.Context, cfg *config.Config, entries []agent.
 	if a.history != nil && prev == nil {
 		// The stale-acceptance clock survives a restart: each acceptance's
 		// last match comes from the history.
-		opts.SeedAcceptanceMatches = journal.LastMatches(a.history.Events(time.Time{}), opts.Acceptances)
+		history := a.history.Events(time.Time{})
+		opts.SeedAcceptanceMatches = journal.LastMatches(history, opts.Acceptances)
+		// A group never proven counts its age from its first sighting,
+		// which a restart must not reset.
+		opts.SeedFirstSeen = journal.FirstSeen(history)
 	}
 	if prev != nil {
 		last := prev.sched.Snapshot()
