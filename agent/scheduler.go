@@ -88,6 +88,11 @@ type SchedulerOptions struct {
 	// afresh, which delays the finding and never raises a false one).
 	ProofPolicy   spof.ProofPolicy
 	SeedFirstSeen map[string]time.Time
+	// SeedProofs are groups' last proofs from before this scheduler (the
+	// history, the previous generation): a group whose source reports no
+	// proof, or an older one, keeps it, so what only the agent observed (an
+	// md check seen finishing) survives restarts and reloads.
+	SeedProofs map[string]spof.Proof
 }
 
 // Scheduler runs every collector on its own schedule and keeps the latest
@@ -419,6 +424,7 @@ func (s *Scheduler) publishLocked() {
 	if s.opts.Compose != nil {
 		groups = s.opts.Compose(groups)
 	}
+	groups = withSeedProofs(groups, s.opts.SeedProofs)
 	var prev []spof.Finding
 	var gen uint64
 	prev = s.seed
@@ -472,4 +478,34 @@ func (s *Scheduler) publishLocked() {
 		}
 		ch <- snap
 	}
+}
+
+// withSeedProofs gives each group the newer of its source's proof and the
+// seeded one. The groups are copies; the outcomes keep what sources said.
+func withSeedProofs(groups []spof.Group, seed map[string]spof.Proof) []spof.Group {
+	if len(seed) == 0 {
+		return groups
+	}
+	for i := range groups {
+		p, ok := seed[groups[i].ID]
+		if !ok || groups[i].Provable == spof.NotProvable {
+			continue
+		}
+		if cur := groups[i].Proof; cur == nil || p.At.After(cur.At) {
+			groups[i].Proof = &p
+		}
+	}
+	return groups
+}
+
+// Proofs returns the groups' last proofs in a snapshot, to seed the next
+// scheduler (a reload).
+func (s *Snapshot) Proofs() map[string]spof.Proof {
+	out := map[string]spof.Proof{}
+	for _, g := range s.Evaluation.Groups {
+		if g.Group.Proof != nil {
+			out[g.Group.ID] = *g.Group.Proof
+		}
+	}
+	return out
 }

@@ -407,3 +407,36 @@ func TestAcceptanceExpiryAndStalenessOnTheClock(t *testing.T) {
 		t.Errorf("no stale notice 25 hours after the last match, across a reload: %+v", reloaded.Snapshot().Evaluation.Findings)
 	}
 }
+
+// A seeded proof (from the history) stands in while the source reports
+// none or an older one, and never makes a not-provable group proven.
+func TestSeedProofs(t *testing.T) {
+	old := spof.Proof{At: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Method: "md check", Result: spof.ProofPassed}
+	newer := spof.Proof{At: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC), Method: "md check", Result: spof.ProofPassed}
+	for _, c := range []struct {
+		name     string
+		provable spof.Provability
+		source   *spof.Proof
+		seed     spof.Proof
+		want     *spof.Proof
+	}{
+		{"source has none", spof.Provable, nil, old, &old},
+		{"source older", spof.Provable, &old, newer, &newer},
+		{"source newer", spof.Provable, &newer, old, &newer},
+		{"not provable", spof.NotProvable, nil, old, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			coll := funcCollector{name: "md", fn: func(ctx context.Context) (Result, error) {
+				g := pairGroup("storage/md/md0", spof.MemberOK)
+				g.Kind, g.Provable, g.Proof = spof.KindStorage, c.provable, c.source
+				return Result{Groups: []spof.Group{g}}, nil
+			}}
+			s := NewScheduler(SchedulerOptions{Entries: []Entry{{Collector: coll, Schedule: Schedule{Interval: time.Hour, Timeout: time.Second}}},
+				SeedProofs: map[string]spof.Proof{"storage/md/md0": c.seed}})
+			got := findGroup(t, s.CollectOnce(context.Background()), "storage/md/md0").Group.Proof
+			if (got == nil) != (c.want == nil) || (got != nil && *got != *c.want) {
+				t.Errorf("proof = %+v, want %+v", got, c.want)
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@
 package journal
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -21,6 +22,11 @@ const (
 	KindFindingStart Kind = "finding_start"
 	// KindFindingEnd: an active finding cleared.
 	KindFindingEnd Kind = "finding_end"
+	// KindProof: a group's last proof of redundancy changed (ProvenAt,
+	// Method, Result, Summary = its detail). The history keeps what only
+	// the agent observed (an md check seen finishing), so a restart does not
+	// forget it.
+	KindProof Kind = "proof"
 	// KindHistoryStart marks where compaction cut the journal: before At
 	// only each group's state then (and open findings) is known, not the
 	// changes and incidents that ended before it.
@@ -60,6 +66,10 @@ type Event struct {
 	// Accepted is set on a finding_start when an acceptance covered the
 	// finding as it began.
 	Accepted bool `json:"accepted,omitempty"`
+	// ProvenAt, Method and Result describe a proof (KindProof).
+	ProvenAt time.Time `json:"proven_at,omitzero"`
+	Method   string    `json:"method,omitempty"`
+	Result   string    `json:"result,omitempty"`
 }
 
 // GroupSince is a group's current state and when it entered it.
@@ -73,11 +83,13 @@ type GroupSince struct {
 type Baseline struct {
 	Groups   map[string]GroupSince
 	Findings map[string]spof.Finding
+	// Proofs are each group's last proof of redundancy.
+	Proofs map[string]spof.Proof
 }
 
 // NewBaseline returns an empty baseline.
 func NewBaseline() Baseline {
-	return Baseline{Groups: map[string]GroupSince{}, Findings: map[string]spof.Finding{}}
+	return Baseline{Groups: map[string]GroupSince{}, Findings: map[string]spof.Finding{}, Proofs: map[string]spof.Proof{}}
 }
 
 // Diff returns the events that lead from the baseline to the evaluation at
@@ -86,7 +98,10 @@ func NewBaseline() Baseline {
 // restart neither loses nor invents history. A group seen for the first
 // time is recorded with an empty From.
 func Diff(base Baseline, res spof.Result, now time.Time) ([]Event, Baseline) {
-	next := Baseline{Groups: make(map[string]GroupSince, len(res.Groups)), Findings: make(map[string]spof.Finding, len(res.Findings))}
+	next := Baseline{Groups: make(map[string]GroupSince, len(res.Groups)), Findings: make(map[string]spof.Finding, len(res.Findings)), Proofs: maps.Clone(base.Proofs)}
+	if next.Proofs == nil {
+		next.Proofs = map[string]spof.Proof{}
+	}
 	var events []Event
 	seen := map[string]bool{}
 	for _, g := range res.Groups {
@@ -95,6 +110,12 @@ func Diff(base Baseline, res spof.Result, now time.Time) ([]Event, Baseline) {
 			continue
 		}
 		seen[id] = true
+		if p := g.Group.Proof; p != nil {
+			if old, ok := base.Proofs[id]; !ok || !old.At.Equal(p.At) || old.Method != p.Method || old.Result != p.Result {
+				events = append(events, Event{At: now, Kind: KindProof, Group: id, ProvenAt: p.At, Method: p.Method, Result: string(p.Result), Summary: p.Detail})
+			}
+			next.Proofs[id] = *p
+		}
 		prev, known := base.Groups[id]
 		if known && prev.State == g.State {
 			next.Groups[id] = prev
@@ -153,6 +174,8 @@ func Replay(events []Event) Baseline {
 			b.Findings[f.Key()] = f
 		case KindFindingEnd:
 			delete(b.Findings, spof.Finding{Code: e.Code, Group: e.Group, Member: e.Member}.Key())
+		case KindProof:
+			b.Proofs[e.Group] = spof.Proof{At: e.ProvenAt, Method: e.Method, Result: spof.ProofResult(e.Result), Detail: e.Summary}
 		}
 	}
 	return b

@@ -346,3 +346,33 @@ func TestFirstSeen(t *testing.T) {
 		t.Error("a finding alone counts as a sighting of its group")
 	}
 }
+
+// A proof only the agent observed is recorded once, comes back from the
+// history after a restart, and survives compaction.
+func TestProofsAreKept(t *testing.T) {
+	proof := spof.Proof{At: t0.Add(-time.Hour), Method: "md check", Result: spof.ProofPassed, Detail: "mismatch_cnt 0"}
+	g := spof.GroupResult{Group: spof.Group{ID: "storage/md/md0", Provable: spof.Provable, Proof: &proof}, State: spof.StateRedundant}
+	res := spof.Result{Groups: []spof.GroupResult{g}}
+	ev, base := Diff(NewBaseline(), res, t0)
+	proofs := 0
+	for _, e := range ev {
+		if e.Kind == KindProof {
+			proofs++
+		}
+	}
+	if proofs != 1 {
+		t.Fatalf("%d proof events, want 1: %+v", proofs, ev)
+	}
+	// The source forgets it (a restart of the collector): the baseline keeps it.
+	noProof := spof.Result{Groups: []spof.GroupResult{{Group: spof.Group{ID: "storage/md/md0", Provable: spof.Provable}, State: spof.StateRedundant}}}
+	ev2, base := Diff(base, noProof, t0.Add(time.Minute))
+	if len(ev2) != 0 || base.Proofs["storage/md/md0"] != proof {
+		t.Errorf("a forgotten proof changed the history: %+v, baseline %+v", ev2, base.Proofs)
+	}
+	if got := Replay(ev).Proofs["storage/md/md0"]; got != proof {
+		t.Errorf("replayed proof = %+v, want %+v", got, proof)
+	}
+	if got := Replay(BaselineEvents(Replay(ev))).Proofs["storage/md/md0"]; got != proof {
+		t.Errorf("proof after compaction = %+v", got)
+	}
+}

@@ -352,6 +352,9 @@ func BaselineEvents(b Baseline) []Event {
 	for _, f := range b.Findings {
 		out = append(out, Event{At: f.Since, Kind: KindFindingStart, Group: f.Group, Member: f.Member, Code: f.Code, Severity: f.Severity.String(), Summary: f.Summary})
 	}
+	for id, p := range b.Proofs {
+		out = append(out, Event{At: p.At, Kind: KindProof, Group: id, ProvenAt: p.At, Method: p.Method, Result: string(p.Result), Summary: p.Detail})
+	}
 	slices.SortStableFunc(out, func(a, b Event) int {
 		if c := a.At.Compare(b.At); c != 0 {
 			return c

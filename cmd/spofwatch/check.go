@@ -40,6 +40,7 @@ func collectOnce(o options, stdout, stderr io.Writer, logger *slog.Logger) (snap
 		base := journal.Replay(events)
 		opts.SeedStates, opts.Seed = base.States(), base.ActiveFindings()
 		opts.SeedFirstSeen = journal.FirstSeen(events)
+		opts.SeedProofs = base.Proofs
 		if skipped > 0 {
 			logger.Warn("unreadable lines skipped in the history", "path", o.paths.state, "lines", skipped)
 		}

@@ -44,6 +44,8 @@ type generation struct {
 	// seedStates are the states this generation started from, so a reload
 	// before a slow collector's first run keeps that group's since.
 	seedStates map[string]spof.StateSince
+	// seedProofs likewise keep the groups' last proofs across reloads.
+	seedProofs map[string]spof.Proof
 }
 
 // runner holds the generation in force; a SIGHUP swaps it atomically, so
@@ -94,7 +96,8 @@ func (a *runner) start(ctx context.Context, cfg *config.Config, entries []agent.
 	// on a reload the previous generation does, on top of what it started
 	// from. (a.historyBase is read here only before consume runs.)
 	opts := agent.SchedulerOptions{Entries: entries, Logger: a.logger, Compose: composeFor(cfg), Acceptances: cfg.Acceptances(),
-		SeedStates: a.historyBase.States(), Seed: a.historyBase.ActiveFindings(), ProofPolicy: cfg.ProofPolicy()}
+		SeedStates: a.historyBase.States(), Seed: a.historyBase.ActiveFindings(), ProofPolicy: cfg.ProofPolicy(),
+		SeedProofs: a.historyBase.Proofs}
 	if a.history != nil && prev == nil {
 		// The stale-acceptance clock survives a restart: each acceptance's
 		// last match comes from the history.
@@ -108,6 +111,11 @@ func (a *runner) start(ctx context.Context, cfg *config.Config, entries []agent.
 		last := prev.sched.Snapshot()
 		opts.SeedStates = maps.Clone(prev.seedStates)
 		maps.Copy(opts.SeedStates, last.Evaluation.States())
+		opts.SeedProofs = maps.Clone(prev.seedProofs)
+		if opts.SeedProofs == nil {
+			opts.SeedProofs = map[string]spof.Proof{}
+		}
+		maps.Copy(opts.SeedProofs, last.Proofs())
 		opts.Seed = last.Evaluation.Findings
 		opts.SeedOutcomes = last.Outcomes
 		opts.SeedFirstSeen = last.FirstSeen
@@ -118,7 +126,7 @@ func (a *runner) start(ctx context.Context, cfg *config.Config, entries []agent.
 	}
 	sched := agent.NewScheduler(opts)
 	gctx, cancel := context.WithCancel(ctx)
-	g := &generation{seedStates: opts.SeedStates, cfg: cfg, eng: eng, sched: sched, exporter: agent.NewExporter(sched, cfg.HostLabels), cancel: cancel, done: make(chan struct{})}
+	g := &generation{seedStates: opts.SeedStates, seedProofs: opts.SeedProofs, cfg: cfg, eng: eng, sched: sched, exporter: agent.NewExporter(sched, cfg.HostLabels), cancel: cancel, done: make(chan struct{})}
 	sub := sched.Subscribe()
 	var wg sync.WaitGroup
 	wg.Add(3 + len(watchers))
