@@ -10,7 +10,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -38,39 +37,18 @@ type target struct {
 	url  string
 }
 
-func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
 func start(name, bin string, args ...string) (*target, error) {
-	addr, err := freePort()
+	e, err := measure.Start(name, bin, func(url string) error {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}, args...)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, append(args, "--web.listen-address="+addr)...)
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	t := &target{name: name, cmd: cmd, url: "http://" + addr + "/metrics"}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := http.Get(t.url)
-		if err == nil {
-			resp.Body.Close()
-			return t, nil
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			return nil, fmt.Errorf("%s never answered: %w", name, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return &target{name: name, cmd: e.Cmd, url: e.URL}, nil
 }
 
 func scrape(url string, n int) ([]time.Duration, int, error) {
@@ -102,7 +80,7 @@ func run(spofwatch, nodeExporter string, scrapes, checks int, idle time.Duration
 	}
 	empty.Close()
 	defer os.Remove(empty.Name())
-	sw, err := start("spofwatch", spofwatch, "--config.file="+empty.Name())
+	sw, err := start("spofwatch", spofwatch, "--config.file="+empty.Name(), "--path.state="+os.TempDir()+"/spofwatch-bench-state")
 	if err != nil {
 		return err
 	}

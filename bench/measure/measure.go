@@ -4,7 +4,10 @@ package measure
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"time"
@@ -34,4 +37,40 @@ func Percentile(d []time.Duration, p int) time.Duration {
 	s := slices.Clone(d)
 	slices.Sort(s)
 	return s[(len(s)-1)*p/100]
+}
+
+// Exporter is an exporter process started for a side-by-side run.
+type Exporter struct {
+	Cmd *exec.Cmd
+	// URL is its /metrics on a free loopback port.
+	URL string
+}
+
+// Start runs bin with args and --web.listen-address on a free loopback
+// port, and waits up to 15 s until ready(URL) succeeds.
+func Start(name, bin string, ready func(url string) error, args ...string) (*Exporter, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cmd := exec.Command(bin, append(args, "--web.listen-address="+addr)...)
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	e := &Exporter{Cmd: cmd, URL: "http://" + addr + "/metrics"}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		err := ready(e.URL)
+		if err == nil {
+			return e, nil
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			return nil, fmt.Errorf("%s never answered: %w", name, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -22,7 +22,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -64,38 +63,19 @@ type target struct {
 	client *http.Client
 }
 
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
 func start(name, bin string, clients int, args ...string) (*target, error) {
-	addr, err := freeAddr()
+	// Kept-alive connections, one per client, as Prometheus keeps them.
+	t := &target{name: name, client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}, Timeout: 10 * time.Second}}
+	e, err := measure.Start(name, bin, func(url string) error {
+		t.url = url
+		_, err := t.scrape()
+		return err
+	}, args...)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, append(args, "--web.listen-address="+addr)...)
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	// Kept-alive connections, one per client, as Prometheus keeps them.
-	tr := &http.Transport{MaxIdleConnsPerHost: clients}
-	t := &target{name: name, cmd: cmd, url: "http://" + addr + "/metrics", client: &http.Client{Transport: tr, Timeout: 10 * time.Second}}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if _, err := t.scrape(); err == nil {
-			return t, nil
-		} else if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			return nil, fmt.Errorf("%s never answered: %w", name, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	t.cmd = e.Cmd
+	return t, nil
 }
 
 // scrape fetches /metrics once; the transport asks for gzip and inflates.
@@ -237,7 +217,7 @@ func run(spofwatch, nodeExporter string, scrapes, clients int) error {
 	}
 	empty.Close()
 	defer os.Remove(empty.Name())
-	sw, err := start("spofwatch", spofwatch, clients, "--config.file="+empty.Name())
+	sw, err := start("spofwatch", spofwatch, clients, "--config.file="+empty.Name(), "--path.state="+os.TempDir()+"/spofwatch-bench-state")
 	if err != nil {
 		return err
 	}
