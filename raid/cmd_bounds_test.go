@@ -11,17 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// writeStub writes an executable shell script named name.
-func writeStub(t *testing.T, name, body string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
+	"github.com/spofwatch/spofwatch/internal/stubcmd"
+)
 
 // runners are the two helper commands, each run against a stub.
 var runners = []struct {
@@ -48,7 +40,7 @@ func TestHelperCommandSpew(t *testing.T) {
 	for _, r := range runners {
 		t.Run(r.name, func(t *testing.T) {
 			// 64 MiB, not endless: the unbounded reader of old must finish.
-			path := writeStub(t, r.name, "exec head -c 67108864 /dev/zero")
+			path := stubcmd.Write(t, r.name, "exec head -c 67108864 /dev/zero")
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a bound only
 			defer cancel()
 			err := r.run(ctx, path)
@@ -69,7 +61,7 @@ func TestHelperCommandHangKillsChildren(t *testing.T) {
 	for _, r := range runners {
 		t.Run(r.name, func(t *testing.T) {
 			pidFile := filepath.Join(t.TempDir(), "child.pid")
-			path := writeStub(t, r.name, `sleep 300 & echo $! > `+pidFile+`; sleep 300`)
+			path := stubcmd.Write(t, r.name, `sleep 300 & echo $! > `+pidFile+`; sleep 300`)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			done := make(chan error, 1)

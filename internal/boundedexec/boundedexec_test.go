@@ -12,17 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// stub writes an executable shell script into a temporary directory.
-func stub(t *testing.T, name, body string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
+	"github.com/spofwatch/spofwatch/internal/stubcmd"
+)
 
 func TestRunOutput(t *testing.T) {
 	tests := []struct {
@@ -41,7 +33,7 @@ func TestRunOutput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := Cmd{Path: stub(t, "cmd", tt.body), Env: []string{"LC_ALL=C"}, MaxOutput: tt.max}
+			c := Cmd{Path: stubcmd.Write(t, "cmd", tt.body), Env: []string{"LC_ALL=C"}, MaxOutput: tt.max}
 			out, err := c.Run(context.Background())
 			if got := string(out.Stdout); got != tt.stdout {
 				t.Errorf("stdout %q, want %q", got, tt.stdout)
@@ -70,7 +62,7 @@ func TestRunSpewBounded(t *testing.T) {
 	if _, err := exec.LookPath("yes"); err != nil {
 		t.Skip("yes not installed")
 	}
-	c := Cmd{Path: stub(t, "zpool", "exec yes")}
+	c := Cmd{Path: stubcmd.Write(t, "zpool", "exec yes")}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a bound, not an expectation
 	defer cancel()
 	var before, after runtime.MemStats
@@ -99,7 +91,7 @@ func TestRunSpewBounded(t *testing.T) {
 // child left the sleeper behind.
 func TestRunKillsProcessGroup(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "grandchild.pid")
-	c := Cmd{Path: stub(t, "zpool", `sleep 300 & echo $! > `+pidFile+`; echo started; sleep 300`)}
+	c := Cmd{Path: stubcmd.Write(t, "zpool", `sleep 300 & echo $! > `+pidFile+`; echo started; sleep 300`)}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -125,7 +117,7 @@ func TestRunKillsProcessGroup(t *testing.T) {
 // exits do not outlive Run.
 func TestRunKillsLeftoverChildren(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "child.pid")
-	c := Cmd{Path: stub(t, "storcli64", `sleep 300 >/dev/null 2>&1 & echo $! > `+pidFile+`; exit 0`)}
+	c := Cmd{Path: stubcmd.Write(t, "storcli64", `sleep 300 >/dev/null 2>&1 & echo $! > `+pidFile+`; exit 0`)}
 	if _, err := c.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
