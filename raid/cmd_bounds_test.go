@@ -1,13 +1,10 @@
 package raid
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -66,41 +63,12 @@ func TestHelperCommandHangKillsChildren(t *testing.T) {
 			defer cancel()
 			done := make(chan error, 1)
 			go func() { done <- r.run(ctx, path) }()
-			pid := stubPid(t, pidFile)
+			pid := stubcmd.WaitPid(t, pidFile)
 			cancel()
 			if err := <-done; !errors.Is(err, context.Canceled) {
 				t.Errorf("err %v, want context.Canceled", err)
 			}
-			for range 1000 {
-				if !processRunning(pid) {
-					return
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
-			t.Errorf("child %d of the hung %s still runs", pid, r.name)
+			stubcmd.WaitGone(t, pid, "child of the hung "+r.name)
 		})
 	}
-}
-
-func stubPid(t *testing.T, file string) int {
-	t.Helper()
-	for range 1000 {
-		b, err := os.ReadFile(file)
-		if pid, perr := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && perr == nil {
-			return pid
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("the stub never wrote %s", file)
-	return 0
-}
-
-// processRunning reports whether pid is a live process (a zombie is dead).
-func processRunning(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
 }

@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -101,7 +99,7 @@ func TestRunKillsProcessGroup(t *testing.T) {
 		out, err = c.Run(ctx)
 		done <- err
 	}()
-	pid := waitPid(t, pidFile)
+	pid := stubcmd.WaitPid(t, pidFile)
 	cancel()
 	err := <-done
 	if !errors.Is(err, context.Canceled) {
@@ -110,7 +108,7 @@ func TestRunKillsProcessGroup(t *testing.T) {
 	if !bytes.Equal(out.Stdout, []byte("started\n")) {
 		t.Errorf("stdout %q", out.Stdout)
 	}
-	waitGone(t, pid)
+	stubcmd.WaitGone(t, pid, "a child of the command")
 }
 
 // TestRunKillsLeftoverChildren: children a command leaves running when it
@@ -121,42 +119,5 @@ func TestRunKillsLeftoverChildren(t *testing.T) {
 	if _, err := c.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	waitGone(t, waitPid(t, pidFile))
-}
-
-func waitPid(t *testing.T, file string) int {
-	t.Helper()
-	for range 1000 {
-		b, err := os.ReadFile(file)
-		if pid, perr := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && perr == nil {
-			return pid
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("the stub never wrote %s", file)
-	return 0
-}
-
-// waitGone waits (bounded) until pid no longer runs: absent, or a zombie
-// waiting for init to reap it.
-func waitGone(t *testing.T, pid int) {
-	t.Helper()
-	for range 1000 {
-		if !running(pid) {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("process %d still running", pid)
-}
-
-// running reports whether pid is a live process (a zombie is dead).
-func running(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	// The state follows the parenthesised command name.
-	i := bytes.LastIndexByte(b, ')')
-	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
+	stubcmd.WaitGone(t, stubcmd.WaitPid(t, pidFile), "a child of the command")
 }
