@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -213,17 +214,17 @@ func (s *Store) Append(events []Event) error {
 	if len(events) == 0 {
 		return nil
 	}
+	events = slices.Clone(events)
 	var buf bytes.Buffer
-	for _, e := range events {
-		b, err := json.Marshal(e)
+	for i := range events {
+		// A summary that would make the line too long to read back is cut
+		// (on a rune boundary), here and in memory alike.
+		if len(events[i].Summary) > MaxLineBytes/4 {
+			events[i].Summary = strings.ToValidUTF8(events[i].Summary[:MaxLineBytes/4], "")
+		}
+		b, err := json.Marshal(events[i])
 		if err != nil {
 			return fmt.Errorf("journal: encode event: %w", err)
-		}
-		if len(b) >= MaxLineBytes {
-			e.Summary = e.Summary[:min(len(e.Summary), MaxLineBytes/4)]
-			if b, err = json.Marshal(e); err != nil {
-				return fmt.Errorf("journal: encode event: %w", err)
-			}
 		}
 		buf.Write(b)
 		buf.WriteByte('\n')
@@ -280,7 +281,6 @@ func (s *Store) compactLocked() error {
 	all := slices.Clone(s.events)
 	s.mu.Unlock()
 	keepBytes := s.maxBytes / 2
-	var tail [][]byte
 	var used int64
 	cut := len(all)
 	for cut > 0 {
@@ -289,7 +289,6 @@ func (s *Store) compactLocked() error {
 			break
 		}
 		used += int64(len(b)) + 1
-		tail = append(tail, b)
 		cut--
 	}
 	kept := BaselineEvents(Replay(all[:cut]))
