@@ -73,17 +73,33 @@ func domainNodeID(kv string) string   { return "d:" + kv }
 // Info findings that are not accepted do not mark anything.
 func BuildMap(res spof.Result) Map {
 	var m Map
-	users := map[string][]string{} // domain "k=v" -> member node IDs
+	index := map[string]int{}
+	// add appends a node once: two sources claiming one ID, or a member
+	// name repeated in a group, make one node.
+	add := func(n Node) bool {
+		if _, dup := index[n.ID]; dup {
+			return false
+		}
+		index[n.ID] = len(m.Nodes)
+		m.Nodes = append(m.Nodes, n)
+		return true
+	}
+	users := map[string][]string{}   // domain "k=v" -> member node IDs
+	working := map[string][]string{} // group -> its working members' node IDs
 	for _, gr := range res.Groups {
 		g := gr.Group
-		m.Nodes = append(m.Nodes, Node{ID: groupNodeID(g.ID), Kind: NodeGroup, Label: g.ID, State: string(gr.State), Group: g.ID})
+		if !add(Node{ID: groupNodeID(g.ID), Kind: NodeGroup, Label: g.ID, State: string(gr.State), Group: g.ID}) {
+			continue
+		}
 		for _, mem := range g.Members {
 			id := memberNodeID(g.ID, mem.Name)
-			if slices.ContainsFunc(m.Nodes, func(n Node) bool { return n.ID == id }) {
+			if !add(Node{ID: id, Kind: NodeMember, Label: mem.Name, State: string(mem.State), Group: g.ID}) {
 				continue
 			}
-			m.Nodes = append(m.Nodes, Node{ID: id, Kind: NodeMember, Label: mem.Name, State: string(mem.State), Group: g.ID})
 			m.Edges = append(m.Edges, Edge{groupNodeID(g.ID), id})
+			if mem.State.Working() {
+				working[g.ID] = append(working[g.ID], id)
+			}
 			for _, k := range slices.Sorted(maps.Keys(mem.Domains)) {
 				kv := k + "=" + mem.Domains[k]
 				users[kv] = append(users[kv], id)
@@ -100,21 +116,9 @@ func BuildMap(res spof.Result) Map {
 		if len(users[kv]) < 2 && !named[kv] {
 			continue
 		}
-		m.Nodes = append(m.Nodes, Node{ID: domainNodeID(kv), Kind: NodeDomain, Label: kv})
+		add(Node{ID: domainNodeID(kv), Kind: NodeDomain, Label: kv})
 		for _, u := range users[kv] {
 			m.Edges = append(m.Edges, Edge{u, domainNodeID(kv)})
-		}
-	}
-	index := map[string]int{}
-	for i, n := range m.Nodes {
-		index[n.ID] = i
-	}
-	working := map[string][]string{}
-	for _, gr := range res.Groups {
-		for _, mem := range gr.Group.Members {
-			if mem.State.Working() {
-				working[gr.Group.ID] = append(working[gr.Group.ID], memberNodeID(gr.Group.ID, mem.Name))
-			}
 		}
 	}
 	for _, f := range res.Findings {
