@@ -62,9 +62,13 @@ func RedundancyMap(m report.Map) template.HTML {
 	}
 	// A domain sits at the mean height of the members that depend on it,
 	// pushed down where it would overlap the one above.
+	isDomain := map[string]bool{}
+	for _, d := range domains {
+		isDomain[d.ID] = true
+	}
 	users := map[string][]int{}
 	for _, e := range m.Edges {
-		if p, ok := pos[e.From]; ok && strings.HasPrefix(e.To, "d:") {
+		if p, ok := pos[e.From]; ok && isDomain[e.To] {
 			users[e.To] = append(users[e.To], p.y)
 		}
 	}
