@@ -92,22 +92,21 @@ func (a *runner) start(ctx context.Context, cfg *config.Config, entries []agent.
 		// The alert path's own health is a finding like any other.
 		entries = append(slices.Clone(entries), agent.Entry{Collector: eng.SelfCheck(), Schedule: agent.Schedule{Interval: selfCheckInterval, Timeout: time.Second}})
 	}
-	// At start the history seeds states and findings (with their since);
-	// on a reload the previous generation does, on top of what it started
-	// from. (a.historyBase is read here only before consume runs.)
-	opts := agent.SchedulerOptions{Entries: entries, Logger: a.logger, Compose: composeFor(cfg), Acceptances: cfg.Acceptances(),
-		SeedStates: a.historyBase.States(), Seed: a.historyBase.ActiveFindings(), ProofPolicy: cfg.ProofPolicy(),
-		SeedProofs: a.historyBase.Proofs}
-	if a.history != nil && prev == nil {
-		// The stale-acceptance clock survives a restart: each acceptance's
-		// last match comes from the history.
-		history := a.history.Events(time.Time{})
-		opts.SeedAcceptanceMatches = journal.LastMatches(history, opts.Acceptances)
-		// A group never proven counts its age from its first sighting,
-		// which a restart must not reset.
-		opts.SeedFirstSeen = journal.FirstSeen(history)
-	}
-	if prev != nil {
+	opts := agent.SchedulerOptions{Entries: entries, Logger: a.logger, Compose: composeFor(cfg), Acceptances: cfg.Acceptances(), ProofPolicy: cfg.ProofPolicy()}
+	if prev == nil {
+		// At start the history seeds group states, findings and proofs
+		// (with their times), each acceptance's last match and each group's
+		// first sighting, so a restart resets none of them. consume has not
+		// started yet: a.historyBase is still this goroutine's.
+		opts.SeedStates, opts.Seed, opts.SeedProofs = a.historyBase.States(), a.historyBase.ActiveFindings(), a.historyBase.Proofs
+		if a.history != nil {
+			history := a.history.Events(time.Time{})
+			opts.SeedAcceptanceMatches = journal.LastMatches(history, opts.Acceptances)
+			opts.SeedFirstSeen = journal.FirstSeen(history)
+		}
+	} else {
+		// On a reload the previous generation seeds them, on top of what it
+		// started from.
 		last := prev.sched.Snapshot()
 		opts.SeedStates = maps.Clone(prev.seedStates)
 		maps.Copy(opts.SeedStates, last.Evaluation.States())
