@@ -59,6 +59,12 @@ type Machine struct {
 	// KVMDevice is the device the probe checks (default /dev/kvm); a
 	// test points it at /dev/null to act out a broken KVM.
 	KVMDevice string
+	// Images are extra raw disk images made in Dir before the boot, by
+	// name; Extra arguments refer to them as {dir}/<name>.
+	Images map[string]Disk
+	// Extra are QEMU arguments appended as given, "{dir}" replaced by
+	// Dir: NVMe controllers and subsystems, SCSI HBAs and disks.
+	Extra []string
 	// Timeout bounds the whole boot.
 	Timeout time.Duration
 	// Logf receives progress lines (t.Logf).
@@ -182,6 +188,14 @@ func (m *Machine) Run(ctx context.Context) (*Outcome, error) {
 			"-netdev", fmt.Sprintf("hubport,id=%s,hubid=%d", n.ID, n.Hub),
 			// speed/duplex: without them 802.3ad never negotiates.
 			"-device", fmt.Sprintf("virtio-net-pci,netdev=%s,id=nic%d,speed=1000,duplex=full,mac=%s", n.ID, i, n.MAC))
+	}
+	for name, d := range m.Images {
+		if err := makeDisk(filepath.Join(m.Dir, name), d); err != nil {
+			return nil, err
+		}
+	}
+	for _, a := range m.Extra {
+		args = append(args, strings.ReplaceAll(a, "{dir}", m.Dir))
 	}
 	if m.IPMI != nil {
 		args = append(args,
@@ -332,20 +346,28 @@ func (h *hostSide) handle(ctx context.Context, msg scenario.Message) {
 	}
 }
 
-// act performs one host request: "set_link <netdev> on|off" or
-// "ipmisim <console command>".
+// act performs one host request: "set_link <netdev> on|off", "qmp
+// <command> [<JSON arguments>]" (e.g. qom-set, device_del) or "ipmisim
+// <console command>".
 func (h *hostSide) act(ctx context.Context, req string) error {
 	f := strings.Fields(req)
 	switch {
 	case len(f) == 3 && f[0] == "set_link" && (f[2] == "on" || f[2] == "off"):
-		if h.qmp == nil {
-			c, err := dialQMP(h.qmpSock)
-			if err != nil {
-				return err
-			}
-			h.qmp = c
+		if err := h.dialQMP(); err != nil {
+			return err
 		}
 		return h.qmp.execute("set_link", map[string]any{"name": f[1], "up": f[2] == "on"})
+	case len(f) >= 2 && f[0] == "qmp":
+		var qargs map[string]any
+		if rest := strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(req, "qmp"), " "+f[1])); rest != "" {
+			if err := json.Unmarshal([]byte(rest), &qargs); err != nil {
+				return fmt.Errorf("qmp %s: arguments %q: %w", f[1], rest, err)
+			}
+		}
+		if err := h.dialQMP(); err != nil {
+			return err
+		}
+		return h.qmp.execute(f[1], qargs)
 	case len(f) > 1 && f[0] == "ipmisim":
 		if h.m.IPMI == nil {
 			return errors.New("no ipmi_sim attached to this machine")
@@ -353,6 +375,18 @@ func (h *hostSide) act(ctx context.Context, req string) error {
 		return h.m.IPMI.Command(strings.TrimPrefix(req, "ipmisim "))
 	}
 	return fmt.Errorf("unknown host request %q", req)
+}
+
+func (h *hostSide) dialQMP() error {
+	if h.qmp != nil {
+		return nil
+	}
+	c, err := dialQMP(h.qmpSock)
+	if err != nil {
+		return err
+	}
+	h.qmp = c
+	return nil
 }
 
 func dialUnix(ctx context.Context, path string, exited <-chan struct{}) (net.Conn, error) {

@@ -46,7 +46,9 @@ type Step struct {
 	// Sh are guest shell commands (busybox sh -c), each must exit 0.
 	Sh []string `json:"sh,omitempty"`
 	// Host are requests the host performs: "set_link <netdev> on|off"
-	// (QMP) and "ipmisim <console command>" (OpenIPMI ipmi_sim).
+	// (QMP), "qmp <command> [<JSON arguments>]" (any QMP command, e.g.
+	// qom-set or device_del) and "ipmisim <console command>" (OpenIPMI
+	// ipmi_sim).
 	Host []string `json:"host,omitempty"`
 	// Daemon is "start", "stop" or "restart" for the spofwatch daemon.
 	Daemon string `json:"daemon,omitempty"`
