@@ -77,6 +77,8 @@ var (
 	ErrInvalidUsername      = &ServerError{Code: CodeInvalidUsername}
 	ErrInvalidPassword      = &ServerError{Code: CodeInvalidPassword}
 	ErrUnknownCommand       = &ServerError{Code: CodeUnknownCommand}
+	ErrCmdNotSupported      = &ServerError{Code: CodeCmdNotSupported}
+	ErrInstCmdFailed        = &ServerError{Code: CodeInstCmdFailed}
 )
 
 // errorMeaning says in the operator's words what a code means for us.
@@ -89,6 +91,8 @@ var errorMeaning = map[ErrorCode]string{
 	CodeFeatureNotConfigured: "upsd has no TLS certificate configured",
 	CodeFeatureNotSupported:  "upsd was built without TLS support",
 	CodeUnknownCommand:       "upsd does not know the command",
+	CodeCmdNotSupported:      "the UPS's driver does not offer that command",
+	CodeInstCmdFailed:        "upsd could not pass the command to the driver",
 }
 
 // IsServerError reports whether err is an ERR reply (as opposed to a
