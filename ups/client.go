@@ -5,8 +5,9 @@
 // The client is built for a monitor that must never hang: every dial and
 // read carries a deadline from the context (and Options.Timeout), lines and
 // replies are bounded in size, and a broken stream closes the connection.
-// It only reads: it sends USERNAME/PASSWORD when configured but never LOGIN,
-// which would register it with upsd as a client powered by the UPS.
+// The monitor only reads: it sends USERNAME/PASSWORD when configured but
+// never LOGIN, which would register it with upsd as a client powered by the
+// UPS. Instant commands (InstCmd) are sent only by the root drill command.
 package ups
 
 import (

@@ -83,7 +83,7 @@ var (
 
 // errorMeaning says in the operator's words what a code means for us.
 var errorMeaning = map[ErrorCode]string{
-	CodeAccessDenied:         "upsd refused the username/password",
+	CodeAccessDenied:         "upsd refused the username/password, or the user may not do this (upsd.users)",
 	CodeUnknownUPS:           "upsd serves no UPS of that name",
 	CodeVarNotSupported:      "the UPS does not report that variable",
 	CodeDriverNotConnected:   "upsd has no connection to the UPS driver: the driver is not running",
