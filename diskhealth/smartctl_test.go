@@ -97,6 +97,12 @@ func TestParseSmartctlFixtures(t *testing.T) {
 			file: "open-failed-windows.json", verdict: VerdictUnknown,
 			reason: "smartctl: Smartctl open device: /dev/sda failed:",
 		},
+		{
+			// Captured in this repository's QEMU guest (test/vm scenario
+			// smartctl): QEMU's emulated ATA SMART.
+			file: "ata-qemu-harddisk.json", disk: "sda", protocol: ProtocolATA, model: "QEMU HARDDISK",
+			verdict: VerdictOK, realloc: u64(0), // QEMU has no attributes 197 and 198
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
