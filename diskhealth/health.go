@@ -24,7 +24,8 @@ const (
 	// failure (NVMe critical warning, spare below threshold, SMART
 	// attribute past threshold, pending or reallocated sectors).
 	VerdictDegraded Verdict = "degraded"
-	// VerdictFailing: SMART overall status FAILED, or the NVMe drive is
+	// VerdictFailing: SMART overall status FAILED, a pre-failure ATA
+	// attribute at or below its threshold now, or the NVMe drive is
 	// read-only.
 	VerdictFailing Verdict = "failing"
 	// VerdictUnknown: the health could not be read; Reason says why.

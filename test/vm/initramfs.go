@@ -33,6 +33,10 @@ var DefaultModules = []Module{
 	// max_bonds=0: no bond0 at load time; scenarios create their bonds.
 	{Name: "bonding", Params: "max_bonds=0"},
 	{Name: "ipmi_msghandler"}, {Name: "ipmi_devintf"}, {Name: "ipmi_si"},
+	// The AHCI disk of the smartctl scenario (libata, libahci and the SCSI
+	// core come from modules.dep); sd_mod makes it /dev/sdX, and the
+	// checksum drivers t10-pi asks the crypto API for at load.
+	{Name: "crct10dif_generic"}, {Name: "crc64_rocksoft_generic"}, {Name: "sd_mod"}, {Name: "ahci"},
 }
 
 // Initramfs describes the guest's root filesystem.

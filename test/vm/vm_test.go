@@ -48,8 +48,29 @@ var harnessScenarios = []scenario.Scenario{
 // allScenarios is every scenario, in boot order. Add new areas here.
 func allScenarios() []scenario.Scenario {
 	var all []scenario.Scenario
-	for _, s := range [][]scenario.Scenario{harnessScenarios, raidScenarios, bondingScenarios, ipmiScenarios, drillBondScenarios} {
+	for _, s := range [][]scenario.Scenario{harnessScenarios, raidScenarios, bondingScenarios, ipmiScenarios, drillBondScenarios, smartctlScenarios} {
 		all = append(all, s...)
+	}
+	return all
+}
+
+// machineImages and machineExtra gather each area's extra devices (NVMe,
+// SCSI, AHCI); areas add theirs here, after the ones already listed, so
+// devices keep their order.
+func machineImages() map[string]Disk {
+	all := map[string]Disk{}
+	for _, m := range []map[string]Disk{smartctlImages} {
+		for name, d := range m {
+			all[name] = d
+		}
+	}
+	return all
+}
+
+func machineExtra() []string {
+	var all []string
+	for _, e := range [][]string{smartctlExtra} {
+		all = append(all, e...)
 	}
 	return all
 }
@@ -104,6 +125,7 @@ func TestVM(t *testing.T) {
 	if err != nil {
 		t.Fatal("mdadm not found: install mdadm")
 	}
+	smartctl := hostSmartctl(t)
 	planJSON, err := json.MarshalIndent(plan, "", " ")
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +139,7 @@ func TestVM(t *testing.T) {
 		KernelVersion: kver,
 		Modules:       DefaultModules,
 		Static:        map[string]string{guestSpofwatch: spofwatch, "/bin/vmguest": agent, guestDrillprobe: drillprobe},
-		Dynamic:       map[string]string{"/sbin/mdadm": mdadm},
+		Dynamic:       map[string]string{"/sbin/mdadm": mdadm, "/sbin/smartctl": smartctl},
 		Files:         map[string][]byte{"/etc/vm/plan.json": planJSON},
 		NICs:          nics,
 	}.Build(initrd)
@@ -140,6 +162,7 @@ func TestVM(t *testing.T) {
 	m := &Machine{
 		Kernel: "/boot/vmlinuz-" + kver, Initrd: initrd, Dir: sockDir,
 		Disks: testDisks, NICs: testNICs, IPMI: sim,
+		Images: machineImages(), Extra: machineExtra(),
 		Timeout: 10 * time.Minute, Logf: t.Logf,
 		Accel: os.Getenv("SPOFWATCH_VM_ACCEL"), KVMDevice: os.Getenv("SPOFWATCH_VM_KVM_DEVICE"),
 	}
@@ -162,6 +185,7 @@ func TestVM(t *testing.T) {
 		t.Errorf("boot: %v\nconsole tail:\n%s\nipmi_sim log tail:\n%s", runErr, out.ConsoleTail(6000), tailString(sim.Log(), 1000))
 	}
 	judge(t, plan, out)
+	judgeSmartctl(t, plan, out)
 	timings := reportTimings(t, out, buildTime)
 	if f := os.Getenv("SPOFWATCH_VM_TIMINGS"); f != "" {
 		b, _ := json.MarshalIndent(timings, "", "  ")
