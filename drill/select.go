@@ -1,0 +1,89 @@
+package drill
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spofwatch/spofwatch/config"
+	"github.com/spofwatch/spofwatch/spof"
+)
+
+// Env is what the methods need from the host and the config.
+type Env struct {
+	// SysPath and ProcPath are --path.sysfs and --path.procfs.
+	SysPath, ProcPath string
+	// StateDir is --path.state: the lock and the audit log.
+	StateDir string
+	// Drill is the config's drill: section.
+	Drill config.DrillConfig
+	// ZpoolPath is the zpool command (config raid.zpool_path).
+	ZpoolPath string
+}
+
+// NotDrillableError says why a group has no drill.
+type NotDrillableError struct {
+	Group  string
+	Reason string
+}
+
+func (e *NotDrillableError) Error() string {
+	return fmt.Sprintf("%s cannot be drilled: %s", e.Group, e.Reason)
+}
+
+// Select returns the drill method for a group, by its ID (kind/source/
+// name), or a *NotDrillableError saying why there is none. Add a source
+// here when its method exists.
+func Select(g spof.Group, env Env) (Method, error) {
+	not := func(format string, a ...any) (Method, error) {
+		return nil, &NotDrillableError{Group: g.ID, Reason: fmt.Sprintf(format, a...)}
+	}
+	parts := strings.Split(g.ID, "/")
+	switch {
+	case len(parts) == 3 && parts[0] == "storage" && parts[1] == "md":
+		if g.Provable != spof.Provable {
+			return not("the array has no redundancy for a check to compare")
+		}
+		return &MdCheck{Array: parts[2], SysPath: env.SysPath, AllowMismatch: env.Drill.MismatchAllowed(parts[2])}, nil
+	case len(parts) == 4 && parts[0] == "storage" && parts[1] == "zfs":
+		if g.Provable != spof.Provable {
+			return not("the vdev has no redundancy for a scrub to prove")
+		}
+		return &ZpoolScrub{Pool: parts[2], ZpoolPath: env.ZpoolPath}, nil
+	case len(parts) == 3 && parts[0] == "network" && parts[1] == "bond":
+		return not("bond drills are not available in this build yet")
+	case len(parts) == 3 && parts[0] == "ups":
+		return not("UPS battery tests are not available in this build yet")
+	case strings.HasPrefix(g.ID, "storage/mount/"):
+		return not("a filesystem is proven through the arrays it lives on; drill those")
+	case strings.HasPrefix(g.ID, "network/uplink/"):
+		return not("the uplink is proven through its bond; drill the bond")
+	case g.Provable != spof.Provable:
+		return not("not provable here")
+	}
+	return not("no drill for this kind of group")
+}
+
+// Scheduled says whether the timer's run (drill run --scheduled) may drill
+// the group with m, and why not: non-disruptive drills always may, a
+// disruptive one only where the config allows it (drill.bonds[].scheduled).
+func Scheduled(g spof.Group, m Method, env Env) (bool, string) {
+	if !m.Disruptive() {
+		return true, ""
+	}
+	if name, ok := strings.CutPrefix(g.ID, "network/bond/"); ok {
+		if _, scheduled, _ := env.Drill.BondFor(name); scheduled {
+			return true, ""
+		}
+		return false, "disruptive: the config does not mark this bond scheduled (drill.bonds[].scheduled)"
+	}
+	return false, "disruptive: not run by the timer"
+}
+
+// Key names what a drill exercises, so that the scheduled run does one
+// drill per thing: a pool's scrub covers every vdev group of the pool.
+func Key(g spof.Group, m Method) string {
+	if k, ok := m.(interface{ Key() string }); ok {
+		return k.Key()
+	}
+	return m.Name() + ":" + g.ID
+}
