@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"syscall"
 	"unicode/utf8"
 )
 
@@ -32,7 +33,7 @@ const (
 )
 
 // AppendLog appends one record to the audit log at path as a JSON line,
-// creating the file (0640) if needed, and syncs it to disk before
+// creating the file (0640, the state directory's group) if needed, and syncs it to disk before
 // returning, and the directory too when the file was created, so a record
 // that AppendLog accepted survives a crash or a SIGKILL right after. The
 // record is cut to MaxRecordSize (long reasons and details shortened, the
@@ -48,6 +49,9 @@ func AppendLog(path string, r Record) error {
 	if err != nil {
 		return fmt.Errorf("open the drill audit log: %w", err)
 	}
+	if created {
+		shareGroup(f, filepath.Dir(path))
+	}
 	// One write: appenders never interleave inside a line.
 	_, werr := f.Write(line)
 	serr := f.Sync()
@@ -61,6 +65,20 @@ func AppendLog(path string, r Record) error {
 		}
 	}
 	return nil
+}
+
+// shareGroup gives a new log the state directory's group, as a setgid
+// directory would: root runs the drills, and the daemon, which reads the
+// log, runs as the directory's owner (spofwatch:spofwatch 0750). Where we
+// may not chown (not root), the file keeps our group.
+func shareGroup(f *os.File, dir string) {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok && int(sys.Gid) != os.Getegid() {
+		_ = f.Chown(-1, int(sys.Gid))
+	}
 }
 
 func syncDir(dir string) error {

@@ -206,3 +206,26 @@ func TestAuditLogSurvivesSIGKILL(t *testing.T) {
 	}
 	l.Release()
 }
+
+// A new log takes the state directory's group, so the daemon (the
+// directory's owner group) can read what root's drill wrote.
+func TestAppendLogTakesDirectoryGroup(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("chown to another group needs root")
+	}
+	dir := t.TempDir()
+	const gid = 4242
+	if err := os.Chown(dir, -1, gid); err != nil {
+		t.Fatal(err)
+	}
+	if err := AppendLog(LogPath(dir), Record{ID: "g"}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(LogPath(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.Sys().(*syscall.Stat_t).Gid; got != gid {
+		t.Errorf("log group %d, want the directory's %d", got, gid)
+	}
+}

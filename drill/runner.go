@@ -2,6 +2,7 @@ package drill
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -70,6 +71,15 @@ type Report struct {
 	FailedMembers map[string]string `json:"failed_members,omitempty"`
 	DryRun        bool              `json:"dry_run,omitempty"`
 	Plan          []string          `json:"plan,omitempty"`
+}
+
+// MarshalJSON writes details as a list, [] when there are none.
+func (r Report) MarshalJSON() ([]byte, error) {
+	type plain Report
+	if r.Details == nil {
+		r.Details = []string{}
+	}
+	return json.Marshal(plain(r))
 }
 
 // ExitCode is the `drill run` exit status of a report: 0 passed (or

@@ -2,6 +2,7 @@ package drill
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -194,5 +195,27 @@ func TestDefaultTimeout(t *testing.T) {
 		if got := DefaultTimeout(&fakeMethod{name: name}); got != want {
 			t.Errorf("%s: %v, want %v", name, got, want)
 		}
+	}
+}
+
+func TestReportJSON(t *testing.T) {
+	b, err := json.Marshal(Report{Group: "storage/md/md0", Method: "md-check", Result: ResultRefused, Reason: "busy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if d, ok := m["details"].([]any); !ok || len(d) != 0 {
+		t.Errorf("details %v in %s, want []", m["details"], b)
+	}
+	for _, k := range []string{"group", "method", "result", "reason"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("%s missing from %s", k, b)
+		}
+	}
+	if _, ok := m["failed_members"]; ok {
+		t.Errorf("failed_members without any: %s", b)
 	}
 }
