@@ -5,8 +5,9 @@
 // The client is built for a monitor that must never hang: every dial and
 // read carries a deadline from the context (and Options.Timeout), lines and
 // replies are bounded in size, and a broken stream closes the connection.
-// It only reads: it sends USERNAME/PASSWORD when configured but never LOGIN,
-// which would register it with upsd as a client powered by the UPS.
+// The monitor only reads: it sends USERNAME/PASSWORD when configured but
+// never LOGIN, which would register it with upsd as a client powered by the
+// UPS. Instant commands (InstCmd) are sent only by the root drill command.
 package ups
 
 import (
@@ -264,6 +265,92 @@ func (c *Client) GetVar(ctx context.Context, upsName, varName string) (string, e
 	err = c.roundTrip(ctx, "GET VAR "+u+" "+v, "GET VAR "+upsName+" "+varName, func() error {
 		var err error
 		out, err = readGetVar(c.lr, upsName, varName, c.opts.MaxResponseBytes)
+		return err
+	})
+	return out, err
+}
+
+// ListCmds lists the instant commands a UPS offers (LIST CMD), at most
+// Options.MaxVars of them. upsd lists what the driver registered; it
+// needs no login.
+func (c *Client) ListCmds(ctx context.Context, upsName string) ([]string, error) {
+	name, err := quoteWord(upsName)
+	if err != nil {
+		return nil, opError(c.addr, "LIST CMD", err)
+	}
+	var out []string
+	err = c.roundTrip(ctx, "LIST CMD "+name, "LIST CMD "+upsName, func() error {
+		var err error
+		out, err = readListCmd(c.lr, upsName, c.opts.MaxResponseBytes, c.opts.MaxVars)
+		return err
+	})
+	return out, err
+}
+
+// InstCmd sends an instant command to a UPS (INSTCMD). The connection
+// must have been dialled with Username/Password of a upsd.users user whose
+// instcmds grant cmd. upsd's refusal comes back as a *ServerError, verbatim:
+// CMD-NOT-SUPPORTED (the driver does not offer cmd; upsd checks this
+// first), ACCESS-DENIED (no such user, wrong password, or cmd not in the
+// user's instcmds), DRIVER-NOT-CONNECTED, DATA-STALE, UNKNOWN-UPS.
+//
+// upsd says OK once it has passed the command to the driver, not once the
+// UPS has done it: see EnableTracking for the driver's answer.
+func (c *Client) InstCmd(ctx context.Context, upsName, cmd string) error {
+	_, err := c.instCmd(ctx, upsName, cmd)
+	return err
+}
+
+// InstCmdTracked is InstCmd on a connection with tracking on
+// (EnableTracking): it returns the id to ask TrackingStatus about. Without
+// tracking on, upsd gives no id and the id is "".
+func (c *Client) InstCmdTracked(ctx context.Context, upsName, cmd string) (string, error) {
+	return c.instCmd(ctx, upsName, cmd)
+}
+
+func (c *Client) instCmd(ctx context.Context, upsName, cmd string) (string, error) {
+	u, err := quoteWord(upsName)
+	if err != nil {
+		return "", opError(c.addr, "INSTCMD", err)
+	}
+	cw, err := quoteWord(cmd)
+	if err != nil {
+		return "", opError(c.addr, "INSTCMD", err)
+	}
+	var id string
+	err = c.roundTrip(ctx, "INSTCMD "+u+" "+cw, "INSTCMD "+upsName+" "+cmd, func() error {
+		var err error
+		id, err = readInstCmdReply(c.lr, c.opts.MaxResponseBytes)
+		return err
+	})
+	return id, err
+}
+
+// EnableTracking turns on command tracking for this connection (SET
+// TRACKING ON, NUT 2.8.0 and later): INSTCMD then returns an id, and
+// TrackingStatus tells whether the driver carried the command out. Older
+// upsd answers ERR UNKNOWN-COMMAND or INVALID-ARGUMENT; the connection
+// stays usable without tracking.
+func (c *Client) EnableTracking(ctx context.Context) error {
+	return c.roundTrip(ctx, "SET TRACKING ON", "SET TRACKING ON", func() error {
+		_, err := expectOK(c.lr, c.opts.MaxResponseBytes)
+		return err
+	})
+}
+
+// TrackingStatus asks upsd how a tracked command went (GET TRACKING <id>):
+// TrackingPending, TrackingSuccess, or the driver's failure as a
+// *ServerError (ERR UNKNOWN: the driver does not handle the command or
+// failed without saying why; ERR INVALID-ARGUMENT; ERR FAILED).
+func (c *Client) TrackingStatus(ctx context.Context, id string) (TrackingStatus, error) {
+	w, err := quoteWord(id)
+	if err != nil {
+		return "", opError(c.addr, "GET TRACKING", err)
+	}
+	var out TrackingStatus
+	err = c.roundTrip(ctx, "GET TRACKING "+w, "GET TRACKING "+id, func() error {
+		var err error
+		out, err = readTracking(c.lr, c.opts.MaxResponseBytes)
 		return err
 	})
 	return out, err

@@ -77,11 +77,13 @@ var (
 	ErrInvalidUsername      = &ServerError{Code: CodeInvalidUsername}
 	ErrInvalidPassword      = &ServerError{Code: CodeInvalidPassword}
 	ErrUnknownCommand       = &ServerError{Code: CodeUnknownCommand}
+	ErrCmdNotSupported      = &ServerError{Code: CodeCmdNotSupported}
+	ErrInstCmdFailed        = &ServerError{Code: CodeInstCmdFailed}
 )
 
 // errorMeaning says in the operator's words what a code means for us.
 var errorMeaning = map[ErrorCode]string{
-	CodeAccessDenied:         "upsd refused the username/password",
+	CodeAccessDenied:         "upsd refused the username/password, or the user may not do this (upsd.users)",
 	CodeUnknownUPS:           "upsd serves no UPS of that name",
 	CodeVarNotSupported:      "the UPS does not report that variable",
 	CodeDriverNotConnected:   "upsd has no connection to the UPS driver: the driver is not running",
@@ -89,6 +91,8 @@ var errorMeaning = map[ErrorCode]string{
 	CodeFeatureNotConfigured: "upsd has no TLS certificate configured",
 	CodeFeatureNotSupported:  "upsd was built without TLS support",
 	CodeUnknownCommand:       "upsd does not know the command",
+	CodeCmdNotSupported:      "the UPS's driver does not offer that command",
+	CodeInstCmdFailed:        "upsd could not pass the command to the driver",
 }
 
 // IsServerError reports whether err is an ERR reply (as opposed to a

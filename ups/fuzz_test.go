@@ -66,3 +66,36 @@ func FuzzReadListVar(f *testing.F) {
 		_, _ = readListUPS(lr, maxResp)
 	})
 }
+
+// FuzzReadCmdReplies feeds arbitrary server output to the LIST CMD,
+// INSTCMD and GET TRACKING readers: no panic, bounded results, and a
+// command or id only from a well-formed line.
+func FuzzReadCmdReplies(f *testing.F) {
+	for _, s := range []string{
+		"BEGIN LIST CMD ups-a\nCMD ups-a test.battery.start.quick\nCMD ups-a load.off\nEND LIST CMD ups-a\n",
+		"OK TRACKING 1bd31808-cb49-4aec-9d75-d056e6f018d2\n", "OK\n", "ERR CMD-NOT-SUPPORTED\n",
+		"PENDING\n", "SUCCESS\n", "ERR FAILED\n", "BEGIN LIST CMD ups-a\nCMD ups-a \"a\\\"b\"\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		const maxResp, maxCmds = 4096, 16
+		cmds, err := readListCmd(newLineReader(bytes.NewReader(data), 128), "ups-a", maxResp, maxCmds)
+		if err == nil && len(cmds) > maxCmds {
+			t.Fatalf("%d commands kept, limit %d", len(cmds), maxCmds)
+		}
+		for _, c := range cmds {
+			if c == "" || strings.ContainsAny(c, "\n\r") {
+				t.Fatalf("command %q from a list", c)
+			}
+		}
+		id, err := readInstCmdReply(newLineReader(bytes.NewReader(data), 128), maxResp)
+		if err == nil && (!bytes.HasPrefix(data, []byte("OK")) || strings.ContainsAny(id, "\n\r")) {
+			t.Fatalf("INSTCMD reply %q accepted with id %q", data, id)
+		}
+		st, err := readTracking(newLineReader(bytes.NewReader(data), 128), maxResp)
+		if err == nil && st != TrackingPending && st != TrackingSuccess {
+			t.Fatalf("tracking status %q", st)
+		}
+	})
+}

@@ -312,3 +312,74 @@ func clip(s string) string {
 	}
 	return s[:n] + "..."
 }
+
+// readListCmd reads the reply to "LIST CMD <ups>", keeping at most
+// maxCmds command names (maxCmds <= 0: no limit):
+//
+//	BEGIN LIST CMD <ups>
+//	CMD <ups> <cmdname>
+//	END LIST CMD <ups>
+//
+// Lines that are not "CMD <ups> <name>" are skipped: a command we cannot
+// read is a command we will not send.
+func readListCmd(lr *lineReader, ups string, max, maxCmds int) ([]string, error) {
+	var out []string
+	err := readList(lr, max, []string{"CMD", ups}, func(words []string, _ string) {
+		if len(words) != 3 || words[0] != "CMD" || words[1] != ups || words[2] == "" {
+			return
+		}
+		if maxCmds > 0 && len(out) >= maxCmds {
+			return
+		}
+		out = append(out, words[2])
+	})
+	return out, err
+}
+
+// readInstCmdReply reads the reply to INSTCMD: "OK", or "OK TRACKING <id>"
+// when tracking is on. It returns the tracking id, "" without one.
+func readInstCmdReply(lr *lineReader, max int) (string, error) {
+	line, err := expectOK(lr, max)
+	if err != nil {
+		return "", err
+	}
+	if line == "OK" {
+		return "", nil
+	}
+	words, err := splitWords(line)
+	if err != nil {
+		return "", err
+	}
+	if len(words) != 3 || words[1] != "TRACKING" || words[2] == "" {
+		return "", fmt.Errorf("%w: want OK or OK TRACKING <id>, got %q", ErrProtocol, clip(line))
+	}
+	return words[2], nil
+}
+
+// TrackingStatus is upsd's answer to GET TRACKING <id>, when it is not an
+// ERR (a command the driver failed comes back as a *ServerError: ERR
+// UNKNOWN, ERR INVALID-ARGUMENT, ERR FAILED).
+type TrackingStatus string
+
+const (
+	TrackingPending TrackingStatus = "PENDING"
+	TrackingSuccess TrackingStatus = "SUCCESS"
+)
+
+// readTracking reads the reply to "GET TRACKING <id>": PENDING, SUCCESS or
+// ERR <code>.
+func readTracking(lr *lineReader, max int) (TrackingStatus, error) {
+	lr.startReply(max)
+	line, err := lr.readLine()
+	if err != nil {
+		return "", err
+	}
+	if err := checkErr(line); err != nil {
+		return "", err
+	}
+	switch s := TrackingStatus(line); s {
+	case TrackingPending, TrackingSuccess:
+		return s, nil
+	}
+	return "", fmt.Errorf("%w: want PENDING, SUCCESS or ERR, got %q", ErrProtocol, clip(line))
+}

@@ -41,6 +41,13 @@ type Config struct {
 	FixtureDir string
 	// UPS lists the UPS names to serve, one dummy-ups each.
 	UPS []string
+	// Emulated lists UPS names served through an emulated driver instead
+	// (emulated.go): <name>.dev gives its variables, Commands its instant
+	// commands, OnInstCmd what it does with them. For instant commands,
+	// which dummy-ups does not carry out.
+	Emulated []string
+	// Commands are the instant commands each emulated UPS offers.
+	Commands map[string][]string
 	// TLS creates an NSS certificate database and enables STARTTLS;
 	// Server.CAFile is then the PEM certificate clients must trust.
 	TLS bool
@@ -72,6 +79,7 @@ type Server struct {
 	base    map[string]*devFile
 	cur     map[string]*devFile
 	mtime   map[string]int64
+	emu     map[string]*emulated
 }
 
 // devFile is an ordered list of name: value lines.
@@ -136,7 +144,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.CertutilPath == "" {
 		cfg.CertutilPath = DefaultCertutilPath
 	}
-	s := &Server{cfg: cfg, drivers: map[string]*exec.Cmd{}, base: map[string]*devFile{}, cur: map[string]*devFile{}, mtime: map[string]int64{}}
+	s := &Server{cfg: cfg, drivers: map[string]*exec.Cmd{}, base: map[string]*devFile{}, cur: map[string]*devFile{}, mtime: map[string]int64{}, emu: map[string]*emulated{}}
 	s.asRoot = os.Geteuid() == 0
 	if s.asRoot {
 		u, err := user.Lookup("nut")
@@ -199,6 +207,15 @@ func (s *Server) setup(ctx context.Context) error {
 		}
 		fmt.Fprintf(&upsConf, "\n[%s]\n\tdriver = dummy-ups\n\tport = %s.dev\n\tdesc = \"spofwatch test UPS %s\"\n", name, name, name)
 	}
+	for _, name := range s.cfg.Emulated {
+		b, err := os.ReadFile(filepath.Join(s.cfg.FixtureDir, name+".dev"))
+		if err != nil {
+			return fmt.Errorf("nuttest: %w", err)
+		}
+		s.base[name] = parseDev(b)
+		s.cur[name] = s.base[name].clone()
+		fmt.Fprintf(&upsConf, "\n[%s]\n\tdriver = %s\n\tport = none\n\tdesc = \"spofwatch emulated UPS %s\"\n", name, emulatedDriverName, name)
+	}
 	users, err := os.ReadFile(filepath.Join(s.cfg.FixtureDir, "upsd.users"))
 	if err != nil {
 		return fmt.Errorf("nuttest: %w", err)
@@ -232,6 +249,11 @@ func (s *Server) setup(ctx context.Context) error {
 	}
 	for _, name := range s.cfg.UPS {
 		if err := s.StartDriver(name); err != nil {
+			return err
+		}
+	}
+	for _, name := range s.cfg.Emulated {
+		if err := s.startEmulated(name); err != nil {
 			return err
 		}
 	}
@@ -322,7 +344,8 @@ func (s *Server) writeDev(name string) error {
 
 // Set changes variables of a UPS by rewriting its .dev file; a value ""
 // deletes the variable. The driver picks the change up within its poll
-// interval (1 s); use WaitVar to know when upsd serves it.
+// interval (1 s); use WaitVar to know when upsd serves it. An emulated
+// UPS sends the change to upsd at once.
 func (s *Server) Set(name string, vars map[string]string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -332,6 +355,10 @@ func (s *Server) Set(name string, vars map[string]string) error {
 	}
 	for k, v := range vars {
 		d.set(k, v)
+	}
+	if e := s.emu[name]; e != nil {
+		e.push(vars)
+		return nil
 	}
 	return s.writeDev(name)
 }
@@ -352,6 +379,10 @@ func (s *Server) Reset(name string) error {
 		}
 	}
 	s.cur[name] = next
+	if e := s.emu[name]; e != nil {
+		e.push(next.values)
+		return nil
+	}
 	return s.writeDev(name)
 }
 
@@ -450,6 +481,9 @@ func (s *Server) StartUpsd(ctx context.Context) error {
 	for n := range s.drivers {
 		running = append(running, n)
 	}
+	for n := range s.emu {
+		running = append(running, n)
+	}
 	s.mu.Unlock()
 	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
@@ -481,6 +515,9 @@ func (s *Server) Stop() {
 		_ = c.Process.Signal(syscall.SIGCONT)
 		_ = stopProcess(c, syscall.SIGTERM)
 		delete(s.drivers, n)
+	}
+	for _, e := range s.emu {
+		e.close()
 	}
 	s.mu.Unlock()
 	if s.ownDir {
