@@ -1,11 +1,14 @@
 package drill
 
 import (
+	"crypto/tls"
 	"fmt"
 	"strings"
 
 	"github.com/spofwatch/spofwatch/config"
+	"github.com/spofwatch/spofwatch/internal/secretfile"
 	"github.com/spofwatch/spofwatch/spof"
+	"github.com/spofwatch/spofwatch/ups"
 )
 
 // Env is what the methods need from the host and the config.
@@ -18,6 +21,9 @@ type Env struct {
 	Drill config.DrillConfig
 	// ZpoolPath is the zpool command (config raid.zpool_path).
 	ZpoolPath string
+	// UPS are the configured UPSes (config ups:), for the connection
+	// settings (STARTTLS, CA) of the battery test.
+	UPS []config.UPSConfig
 }
 
 // NotDrillableError says why a group has no drill.
@@ -51,8 +57,8 @@ func Select(g spof.Group, env Env) (Method, error) {
 		return &ZpoolScrub{Pool: parts[2], ZpoolPath: env.ZpoolPath}, nil
 	case len(parts) == 3 && parts[0] == "network" && parts[1] == "bond":
 		return not("bond drills are not available in this build yet")
-	case len(parts) == 3 && parts[0] == "ups":
-		return not("UPS battery tests are not available in this build yet")
+	case len(parts) == 3 && parts[0] == "ups" && parts[1] == "nut":
+		return selectUPS(g, parts[2], env)
 	case strings.HasPrefix(g.ID, "storage/mount/"):
 		return not("a filesystem is proven through the arrays it lives on; drill those")
 	case strings.HasPrefix(g.ID, "network/uplink/"):
@@ -86,4 +92,48 @@ func Key(g spof.Group, m Method) string {
 		return k.Key()
 	}
 	return m.Name() + ":" + g.ID
+}
+
+// upsTargetAttr is the attribute in which the ups collector names a UPS
+// group's upsd target (collectors.AttrUPSTarget).
+const upsTargetAttr = "target"
+
+// selectUPS builds the battery test of ups/nut/<name>: the target from the
+// group, the credentials from drill.ups, STARTTLS and its CA from the
+// matching ups: entry.
+func selectUPS(g spof.Group, name string, env Env) (Method, error) {
+	target := ""
+	for _, a := range g.Attributes {
+		if a.Key == upsTargetAttr {
+			target = a.Value
+		}
+	}
+	if target == "" {
+		return nil, &NotDrillableError{Group: g.ID, Reason: "the UPS group does not say its upsd target"}
+	}
+	var opts []UPSOption
+	for _, u := range env.UPS {
+		un, _, err := ups.ParseTarget(u.Target)
+		if err != nil || (u.Name != name && (u.Name != "" || un != name)) {
+			continue
+		}
+		if u.StartTLS {
+			o := ups.Options{StartTLS: true}
+			if u.CAFile != "" {
+				pool, err := secretfile.CertPool(u.CAFile)
+				if err != nil {
+					return nil, fmt.Errorf("%s: ups %s ca_file: %w", g.ID, name, err)
+				}
+				o.TLSConfig = &tls.Config{RootCAs: pool}
+			}
+			opts = append(opts, WithUPSClientOptions(o))
+		}
+		break
+	}
+	user, pass := env.Drill.UPSCredentials()
+	m, err := NewUPSBatteryTest(target, user, pass, opts...)
+	if err != nil {
+		return nil, &NotDrillableError{Group: g.ID, Reason: err.Error()}
+	}
+	return m, nil
 }

@@ -55,7 +55,7 @@ func drillSetup(ctx context.Context, o options, stderr io.Writer, logger *slog.L
 }
 
 func drillEnv(cfg *config.Config, o options) drill.Env {
-	return drill.Env{SysPath: o.paths.sys, ProcPath: o.paths.proc, StateDir: o.paths.state, Drill: cfg.Drill, ZpoolPath: cfg.RAID.ZpoolPath}
+	return drill.Env{SysPath: o.paths.sys, ProcPath: o.paths.proc, StateDir: o.paths.state, Drill: cfg.Drill, ZpoolPath: cfg.RAID.ZpoolPath, UPS: cfg.UPS}
 }
 
 // drillSignals is the drill's context: SIGINT, SIGTERM and SIGHUP cancel
