@@ -9,7 +9,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/spofwatch/spofwatch/drill"
 	"github.com/spofwatch/spofwatch/raid/raidtest"
@@ -231,5 +233,50 @@ func TestDrillUsageErrors(t *testing.T) {
 				t.Errorf("sync_action %q", got)
 			}
 		})
+	}
+}
+
+// SIGTERM in the middle of a followed check: the command stops the check
+// it started (idle to sync_action), exits 1, and the audit log ends with
+// the interrupted drill's final record.
+func TestDrillSIGTERMStopsCheck(t *testing.T) {
+	h := newDrillHost(t, "in_sync")
+	args := []string{"drill", "run", "storage/md/md0", "--wait", "--format=json",
+		"--path.sysfs=" + h.sys, "--path.procfs=" + h.proc, "--path.state=" + h.state, "--config.file=" + os.DevNull}
+	for _, c := range []string{"mounts", "uplink", "zfs", "megaraid", "bonding", "ipmi", "ups"} {
+		args = append(args, "--no-collector."+c)
+	}
+	cmd := exec.Command(binary, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	// The fixture's check never progresses: the drill follows it until
+	// the signal.
+	for i := 0; h.syncAction(t) != "check"; i++ {
+		if i == 1000 {
+			t.Fatalf("the drill never wrote check\n%s", errb.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != drill.ExitFailed {
+		t.Errorf("exit %d (%v), want 1\n%s%s", code, err, out.String(), errb.String())
+	}
+	if got := h.syncAction(t); got != "idle" {
+		t.Errorf("sync_action %q after SIGTERM, want idle (the check stopped)", got)
+	}
+	var rep map[string]any
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil || rep["result"] != "failed" || !strings.HasPrefix(rep["reason"].(string), "interrupted: ") {
+		t.Errorf("report %s (%v)", out.String(), err)
+	}
+	recs := h.records(t)
+	if len(recs) != 2 || recs[1].Result != drill.ResultFailed || !strings.Contains(recs[1].Reason, "the check of md0 was stopped") {
+		t.Errorf("audit log %+v", recs)
 	}
 }
