@@ -56,7 +56,10 @@ func Select(g spof.Group, env Env) (Method, error) {
 		}
 		return &ZpoolScrub{Pool: parts[2], ZpoolPath: env.ZpoolPath}, nil
 	case len(parts) == 3 && parts[0] == "network" && parts[1] == "bond":
-		return not("bond drills are not available in this build yet")
+		if g.Provable != spof.Provable {
+			return not("the bond has no spare slave to fail over to")
+		}
+		return selectBond(g, parts[2], env)
 	case len(parts) == 3 && parts[0] == "ups" && parts[1] == "nut":
 		return selectUPS(g, parts[2], env)
 	case strings.HasPrefix(g.ID, "storage/mount/"):
@@ -102,12 +105,7 @@ const upsTargetAttr = "target"
 // group, the credentials from drill.ups, STARTTLS and its CA from the
 // matching ups: entry.
 func selectUPS(g spof.Group, name string, env Env) (Method, error) {
-	target := ""
-	for _, a := range g.Attributes {
-		if a.Key == upsTargetAttr {
-			target = a.Value
-		}
-	}
+	target := attr(g, upsTargetAttr)
 	if target == "" {
 		return nil, &NotDrillableError{Group: g.ID, Reason: "the UPS group does not say its upsd target"}
 	}
@@ -136,4 +134,34 @@ func selectUPS(g spof.Group, name string, env Env) (Method, error) {
 		return nil, &NotDrillableError{Group: g.ID, Reason: err.Error()}
 	}
 	return m, nil
+}
+
+// bondModeAttr is the attribute in which the bonding collector gives a
+// bond's mode.
+const bondModeAttr = "mode"
+
+// selectBond picks the bond's drill by its mode: a failover through each
+// backup slave where one slave carries the traffic, the negotiated LACP
+// state for 802.3ad (no disruptive drill there).
+func selectBond(g spof.Group, name string, env Env) (Method, error) {
+	mode := attr(g, bondModeAttr)
+	switch mode {
+	case "active-backup", "balance-tlb":
+		targets, _, probe := env.Drill.BondFor(name)
+		return NewBondFailover(env.SysPath, name, targets, probe), nil
+	case "802.3ad":
+		return NewLACPState(env.SysPath, env.ProcPath, name), nil
+	case "balance-alb":
+		return nil, &NotDrillableError{Group: g.ID, Reason: "balance-alb: an ARP probe leaves on the slave the receive load balancer picks, so it cannot prove the slave under test"}
+	}
+	return nil, &NotDrillableError{Group: g.ID, Reason: fmt.Sprintf("no drill for bonding mode %s (drills: active-backup, balance-tlb, 802.3ad)", orUnknown(mode))}
+}
+
+func attr(g spof.Group, key string) string {
+	for _, a := range g.Attributes {
+		if a.Key == key {
+			return a.Value
+		}
+	}
+	return ""
 }

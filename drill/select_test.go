@@ -20,6 +20,10 @@ func testEnv(t *testing.T, yaml string) Env {
 	return Env{SysPath: "/sysroot", StateDir: t.TempDir(), Drill: cfg.Drill, ZpoolPath: cfg.RAID.ZpoolPath}
 }
 
+func bondGroup(name, mode string) spof.Group {
+	return spof.Group{ID: "network/bond/" + name, Provable: spof.Provable, Attributes: []spof.Attribute{{Key: "mode", Value: mode}}}
+}
+
 func TestSelect(t *testing.T) {
 	env := testEnv(t, "drill:\n  md:\n    allow_mismatch: [md9]\n")
 	for _, tc := range []struct {
@@ -31,7 +35,12 @@ func TestSelect(t *testing.T) {
 		{spof.Group{ID: "storage/md/md4", Provable: spof.NotProvable}, "", "no redundancy"},
 		{spof.Group{ID: "storage/zfs/tank/mirror-0", Provable: spof.Provable}, "zpool-scrub", ""},
 		{spof.Group{ID: "storage/zfs/tank/sdc", Provable: spof.NotProvable}, "", "no redundancy"},
-		{spof.Group{ID: "network/bond/bond0", Provable: spof.Provable}, "", "not available in this build"},
+		{bondGroup("bond0", "active-backup"), "bond-failover", ""},
+		{bondGroup("bond1", "balance-tlb"), "bond-failover", ""},
+		{bondGroup("bond2", "802.3ad"), "lacp-state", ""},
+		{bondGroup("bond3", "balance-alb"), "", "balance-alb"},
+		{bondGroup("bond4", "balance-rr"), "", "no drill for bonding mode balance-rr"},
+		{spof.Group{ID: "network/bond/bond9", Attributes: []spof.Attribute{{Key: "mode", Value: "active-backup"}}}, "", "no spare slave"},
 		{spof.Group{ID: "ups/nut/ups-a", Provable: spof.Provable, Attributes: []spof.Attribute{{Key: "target", Value: "ups-a@127.0.0.1:3493"}}}, "ups-battery-test", ""},
 		{spof.Group{ID: "ups/nut/ups-b", Provable: spof.Provable}, "", "does not say its upsd target"},
 		{spof.Group{ID: "storage/mount/root"}, "", "proven through the arrays"},
@@ -41,7 +50,7 @@ func TestSelect(t *testing.T) {
 	} {
 		m, err := Select(tc.g, env)
 		if tc.wantMethod != "" {
-			if err != nil || m.Name() != tc.wantMethod || m.Disruptive() {
+			if err != nil || m.Name() != tc.wantMethod || m.Disruptive() != (tc.wantMethod == "bond-failover") {
 				t.Errorf("%s: %v %v, want %s", tc.g.ID, m, err, tc.wantMethod)
 			}
 			continue

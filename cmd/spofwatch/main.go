@@ -113,7 +113,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	reportCmd.Flag("since", "Window: how far back (e.g. 90d, 4w, 24h).").Default("90d").SetValue(&o.reportSince)
 	reportCmd.Flag("timeout", "Give up on collectors after this long.").Default("15s").DurationVar(&o.checkTimeout)
 	var do drillOptions
-	drillCmd := app.Command("drill", "Prove a group's redundancy by exercising it (as root): md check, ZFS scrub, UPS battery test. Exit 0 passed, 1 failed, 2 refused, 3 usage or config error.")
+	drillCmd := app.Command("drill", "Prove a group's redundancy by exercising it (as root): md check, ZFS scrub, UPS battery test, bond failover, LACP state. Exit 0 passed, 1 failed, 2 refused, 3 usage or config error.")
 	drillListCmd := drillCmd.Command("list", "List each group: whether and how it can be drilled, and its last proof.")
 	drillListCmd.Flag("format", "Output format.").Default("text").EnumVar(&do.format, "text", "json")
 	drillListCmd.Flag("collect-timeout", "Give up on collectors after this long.").Default("15s").DurationVar(&o.checkTimeout)

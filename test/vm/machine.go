@@ -183,11 +183,17 @@ func (m *Machine) Run(ctx context.Context) (*Outcome, error) {
 		}
 		args = append(args, "-drive", "file="+p+",if=virtio,format=raw,cache=unsafe")
 	}
+	if len(m.NICs) > 0 {
+		// The NICs sit behind their own PCI bridge: the root bus has 32
+		// slots and the disks and NICs together outgrew it. The guest
+		// names NICs by MAC, so their PCI addresses do not matter.
+		args = append(args, "-device", "pci-bridge,id=nicbr,chassis_nr=1")
+	}
 	for i, n := range m.NICs {
 		args = append(args,
 			"-netdev", fmt.Sprintf("hubport,id=%s,hubid=%d", n.ID, n.Hub),
 			// speed/duplex: without them 802.3ad never negotiates.
-			"-device", fmt.Sprintf("virtio-net-pci,netdev=%s,id=nic%d,speed=1000,duplex=full,mac=%s", n.ID, i, n.MAC))
+			"-device", fmt.Sprintf("virtio-net-pci,netdev=%s,id=nic%d,bus=nicbr,speed=1000,duplex=full,mac=%s", n.ID, i, n.MAC))
 	}
 	for name, d := range m.Images {
 		if err := makeDisk(filepath.Join(m.Dir, name), d); err != nil {

@@ -10,9 +10,9 @@ import (
 // events) and keeps the proof in the history, where `check` finds it.
 const drillMd = "storage/md/md8"
 
-// drillRun runs a drill with JSON output into file and asserts its exit
+// drillMdRun runs a drill with JSON output into file and asserts its exit
 // status (busybox sh; the drill's stdout stays in file for the log).
-func drillRun(args, file string, exit string) []string {
+func drillMdRun(args, file string, exit string) []string {
 	return []string{
 		"spofwatch drill run " + drillMd + " " + args + " --format json > " + file + " 2> " + file + ".err; rc=$?; cat " + file + " " + file + ".err; test $rc -eq " + exit,
 	}
@@ -33,7 +33,7 @@ var drillMdScenarios = []Scenario{
 				Wait:   []FileCond{active("md8", "raid1"), {Path: "/sys/block/md8/md/sync_action", Contains: "idle"}},
 				Check:  &Check{Expect: []Expect{{Group: drillMd, State: "redundant", Working: N(2), LastProven: "none"}}}},
 			{Name: "check drill passes", TimeoutSeconds: 180,
-				Sh: append(drillRun("--wait", "/tmp/drill-pass.json", "0"),
+				Sh: append(drillMdRun("--wait", "/tmp/drill-pass.json", "0"),
 					`grep -q '"result":"passed"' /tmp/drill-pass.json`,
 					`grep -q 'mismatch_cnt 0' /tmp/drill-pass.json`,
 					`tail -n 1 /var/lib/spofwatch/drills.jsonl | grep -q '"result":"passed"'`),
@@ -47,7 +47,7 @@ var drillMdScenarios = []Scenario{
 					"mdadm --examine /dev/vdq2 | grep -i offset || true",
 					"dd if=/dev/urandom of=/dev/vdq2 bs=1M seek=12 count=1 conv=notrunc,fsync",
 					"echo 3 > /proc/sys/vm/drop_caches"},
-					append(drillRun("--wait", "/tmp/drill-fail.json", "1"),
+					append(drillMdRun("--wait", "/tmp/drill-fail.json", "1"),
 						`grep -q '"result":"failed"' /tmp/drill-fail.json`,
 						`grep -Eq 'mismatch_cnt [1-9][0-9]* after check' /tmp/drill-fail.json`)...),
 				Wait:  []FileCond{{Path: "/sys/block/md8/md/sync_action", Contains: "idle"}},
@@ -56,7 +56,7 @@ var drillMdScenarios = []Scenario{
 				Wait:  []FileCond{{Path: "/sys/block/md8/md/degraded", Contains: "1"}},
 				Check: &Check{Expect: []Expect{{Group: drillMd, State: "redundancy_lost"}}}},
 			{Name: "drill refused on the degraded array, nothing changed",
-				Sh: append(drillRun("", "/tmp/drill-refused.json", "2"),
+				Sh: append(drillMdRun("", "/tmp/drill-refused.json", "2"),
 					`grep -q '"result":"refused"' /tmp/drill-refused.json`,
 					`grep -q 'not redundant' /tmp/drill-refused.json`,
 					`tail -n 1 /var/lib/spofwatch/drills.jsonl | grep -q '"result":"refused"'`),

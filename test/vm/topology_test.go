@@ -28,6 +28,7 @@ var testDisks = func() []Disk {
 // NICs: the guest names each after its QEMU netdev (the set_link name).
 // Hubs wire NICs together; la*/lb* are two 802.3ad bonds cabled to each
 // other (la0-lb0 on hub 5, la1-lb1 on hub 6).
+// Hubs 8-10: the bond drill scenarios (scenarios_drillbond_test.go).
 var testNICs = func() []NIC {
 	spec := []struct {
 		id  string
@@ -38,6 +39,11 @@ var testNICs = func() []NIC {
 		{"la0", 5}, {"la1", 6}, // bond2 802.3ad
 		{"lb0", 5}, {"lb1", 6}, // bond3 802.3ad, partner of bond2
 		{"ss0", 7}, // bond4 single slave
+		// Bond drills: bond5 (db0, db1) and the gateway gw0 on hub 8;
+		// bond6's dc0 and the gateway gw1 on hub 9, its dc1 alone on hub
+		// 10. gw0 and gw1 live in a network namespace.
+		{"db0", 8}, {"db1", 8}, {"gw0", 8},
+		{"dc0", 9}, {"dc1", 10}, {"gw1", 9},
 	}
 	n := make([]NIC, len(spec))
 	for i, s := range spec {

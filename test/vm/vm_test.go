@@ -48,7 +48,7 @@ var harnessScenarios = []scenario.Scenario{
 // allScenarios is every scenario, in boot order. Add new areas here.
 func allScenarios() []scenario.Scenario {
 	var all []scenario.Scenario
-	for _, s := range [][]scenario.Scenario{harnessScenarios, raidScenarios, bondingScenarios, ipmiScenarios, drillMdScenarios} {
+	for _, s := range [][]scenario.Scenario{harnessScenarios, raidScenarios, bondingScenarios, ipmiScenarios, drillMdScenarios, drillBondScenarios} {
 		all = append(all, s...)
 	}
 	return all
@@ -98,6 +98,8 @@ func TestVM(t *testing.T) {
 	}
 	agent := filepath.Join(dir, "vmguest")
 	goBuild(t, agent, "./test/vm/guest")
+	drillprobe := filepath.Join(dir, "drillprobe")
+	goBuild(t, drillprobe, "./test/vm/drillprobe")
 	mdadm, err := exec.LookPath("mdadm")
 	if err != nil {
 		t.Fatal("mdadm not found: install mdadm")
@@ -114,7 +116,7 @@ func TestVM(t *testing.T) {
 	err = Initramfs{
 		KernelVersion: kver,
 		Modules:       DefaultModules,
-		Static:        map[string]string{guestSpofwatch: spofwatch, "/bin/vmguest": agent},
+		Static:        map[string]string{guestSpofwatch: spofwatch, "/bin/vmguest": agent, guestDrillprobe: drillprobe},
 		Dynamic:       map[string]string{"/sbin/mdadm": mdadm},
 		Files:         map[string][]byte{"/etc/vm/plan.json": planJSON},
 		NICs:          nics,
@@ -256,6 +258,12 @@ func judge(t *testing.T, plan scenario.Plan, out *Outcome) {
 				if !ok {
 					t.Errorf("step %q: no result from the guest (did it crash? see the console)", st.Name)
 					continue
+				}
+				// Figures the step printed for docs/PERFORMANCE.md.
+				for _, l := range strings.Split(r.Log, "\n") {
+					if f, ok := strings.CutPrefix(l, "# figure: "); ok {
+						t.Logf("step %q: %s", st.Name, f)
+					}
 				}
 				if r.Err != "" {
 					t.Errorf("step %q: %s\nguest log:\n%s\nlast spofwatch output (exit %d):\n%s", st.Name, r.Err, r.Log, r.ExitCode, tailString(r.Output, 3000))
