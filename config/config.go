@@ -51,6 +51,8 @@ type Config struct {
 	// Proof is the policy for redundancy_untested: how old a group's last
 	// proof of redundancy may be.
 	Proof ProofConfig `yaml:"proof"`
+	// Drill configures the root `spofwatch drill` command.
+	Drill DrillConfig `yaml:"drill"`
 
 	// File is the path the config was loaded from ("" for defaults).
 	File string `yaml:"-"`
@@ -252,6 +254,14 @@ func section(goType string) string {
 		return "alerting.receivers[].basic_auth"
 	case "TLSConfig":
 		return "alerting.receivers[].tls"
+	case "DrillConfig":
+		return "drill"
+	case "DrillMDConfig":
+		return "drill.md"
+	case "DrillBond":
+		return "drill.bonds[]"
+	case "DrillUPSConfig":
+		return "drill.ups"
 	}
 	return goType
 }
@@ -430,6 +440,7 @@ func (c *Config) validate(v *validator) {
 	c.Alerting.validate(v, v.files)
 	c.validateAccept(v)
 	c.validateProof(v)
+	c.validateDrill(v)
 	for _, psu := range sortedKeys(c.PowerFeeds) {
 		if strings.TrimSpace(c.PowerFeeds[psu]) == "" {
 			v.failf([]string{"power_feeds", psu}, "empty feed for %q", psu)

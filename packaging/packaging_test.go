@@ -705,3 +705,70 @@ func TestUnitStartLimit(t *testing.T) {
 		t.Errorf("RestartPreventExitStatus=%s, want 78 (the daemon's exit status for a refused config)", got)
 	}
 }
+
+// The drill service runs the scheduled subset as root with what drills
+// need writable (sysfs, the state directory) and the rest hardened; the
+// timer is shipped, and no package script enables it.
+func TestDrillUnits(t *testing.T) {
+	svc := unitFile(t, "systemd/spofwatch-drill.service")
+	for k, want := range map[string]string{
+		"Type": "oneshot", "ExecStart": "/usr/bin/spofwatch drill run --scheduled $ARGS",
+		"ProtectSystem": "strict", "ReadWritePaths": "/var/lib/spofwatch", "NoNewPrivileges": "yes",
+		"DevicePolicy": "closed", "DeviceAllow": "/dev/zfs rw", "PrivateTmp": "yes",
+	} {
+		if !slices.Contains(svc["Service"][k], want) {
+			t.Errorf("drill service: %s=%s missing (have %q)", k, want, svc["Service"][k])
+		}
+	}
+	for _, k := range []string{"User", "ProtectKernelTunables", "PrivateNetwork", "PrivateDevices"} {
+		// Root, a writable /sys (md sync_action, bond active_slave), the
+		// host's network and /dev/zfs are what a drill exercises.
+		if v, ok := svc["Service"][k]; ok {
+			t.Errorf("drill service sets %s=%q, which stops the drills", k, v)
+		}
+	}
+	if _, ok := svc["Install"]; ok {
+		t.Error("drill service has an [Install] section: only the timer is enabled")
+	}
+	caps := strings.Join(svc["Service"]["CapabilityBoundingSet"], " ")
+	for _, c := range []string{"CAP_SYS_ADMIN", "CAP_NET_ADMIN", "CAP_NET_RAW"} {
+		if !strings.Contains(caps, c) {
+			t.Errorf("CapabilityBoundingSet %q lacks %s", caps, c)
+		}
+	}
+	timer := unitFile(t, "systemd/spofwatch-drill.timer")
+	for k, want := range map[string]string{"OnCalendar": "quarterly", "Persistent": "true"} {
+		if !slices.Contains(timer["Timer"][k], want) {
+			t.Errorf("drill timer: %s=%s missing (have %q)", k, want, timer["Timer"][k])
+		}
+	}
+	if len(timer["Timer"]["RandomizedDelaySec"]) != 1 || !slices.Contains(timer["Install"]["WantedBy"], "timers.target") {
+		t.Errorf("drill timer: %v", timer)
+	}
+
+	nfpm, err := os.ReadFile("nfpm.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"spofwatch-drill.service", "spofwatch-drill.timer"} {
+		for _, dst := range []string{"dst: /lib/systemd/system/" + f, "dst: /usr/lib/systemd/system/" + f} {
+			if !bytes.Contains(nfpm, []byte(dst)) {
+				t.Errorf("nfpm.yaml does not ship %s", dst)
+			}
+		}
+	}
+	scripts, err := filepath.Glob("scripts/*/*")
+	if err != nil || len(scripts) == 0 {
+		t.Fatalf("package scripts: %v", err)
+	}
+	reEnable := regexp.MustCompile(`(enable|preset)[^\n]*spofwatch-drill`)
+	for _, s := range scripts {
+		b, err := os.ReadFile(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := reEnable.Find(b); m != nil {
+			t.Errorf("%s enables the drill timer: %q", s, m)
+		}
+	}
+}

@@ -133,6 +133,8 @@ check "dpkg status" "install ok installed" "$(inroot "$root" dpkg-query -W -f='$
 deb_files="/etc/default/spofwatch
 /etc/spofwatch
 /etc/spofwatch/spofwatch.yml
+/lib/systemd/system/spofwatch-drill.service
+/lib/systemd/system/spofwatch-drill.timer
 /lib/systemd/system/spofwatch.service
 /lib/udev/rules.d/60-spofwatch-ipmi.rules
 /usr/bin/spofwatch
@@ -165,6 +167,8 @@ expect_user "$root"
 check "unit enabled (multi-user.target.wants)" /lib/systemd/system/spofwatch.service \
   "$(readlink "$root/etc/systemd/system/multi-user.target.wants/spofwatch.service" || echo missing)"
 check "systemctl is-enabled in the root" enabled "$(inroot "$root" systemctl is-enabled spofwatch.service 2>&1 || true)"
+# The drill timer is shipped, never enabled by the package.
+check "drill timer not enabled" disabled "$(inroot "$root" systemctl is-enabled spofwatch-drill.timer 2>&1 || true)"
 if inroot "$root" /usr/bin/spofwatch version >/dev/null 2>&1; then ok "binary runs in the root"; else bad "binary does not run in the root"; fi
 
 step "systemd-analyze verify (installed unit, in the root)"
@@ -224,6 +228,8 @@ rpm_expect="drwxr-xr-x root root /etc/spofwatch
 -rw-r----- root spofwatch /etc/spofwatch/spofwatch.yml
 -rw-r--r-- root root /etc/sysconfig/spofwatch
 -rwxr-xr-x root root /usr/bin/spofwatch
+-rw-r--r-- root root /usr/lib/systemd/system/spofwatch-drill.service
+-rw-r--r-- root root /usr/lib/systemd/system/spofwatch-drill.timer
 -rw-r--r-- root root /usr/lib/systemd/system/spofwatch.service
 -rw-r--r-- root root /usr/lib/udev/rules.d/60-spofwatch-ipmi.rules
 -rw-r--r-- root root /usr/share/doc/spofwatch/README.md

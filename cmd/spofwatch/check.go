@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spofwatch/spofwatch/agent"
+	"github.com/spofwatch/spofwatch/config"
 	"github.com/spofwatch/spofwatch/journal"
 
 	"github.com/spofwatch/spofwatch/report"
@@ -27,6 +28,12 @@ func collectOnce(o options, stdout, stderr io.Writer, logger *slog.Logger) (snap
 		}
 		return nil, nil, nil, report.ExitUnknown
 	}
+	return collectWith(context.Background(), cfg, o, stderr, logger)
+}
+
+// collectWith collects once with a loaded config, as collectOnce does;
+// ctx cancels the collection (the drill command's signals).
+func collectWith(ctx context.Context, cfg *config.Config, o options, stderr io.Writer, logger *slog.Logger) (snap *agent.Snapshot, events []journal.Event, histErr error, code int) {
 	entries, _, err := buildEntries(cfg, o, logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "spofwatch: invalid configuration:\n%v\n", err)
@@ -45,7 +52,7 @@ func collectOnce(o options, stdout, stderr io.Writer, logger *slog.Logger) (snap
 			logger.Warn("unreadable lines skipped in the history", "path", o.paths.state, "lines", skipped)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), o.checkTimeout)
+	ctx, cancel := context.WithTimeout(ctx, o.checkTimeout)
 	defer cancel()
 	return agent.NewScheduler(opts).CollectOnce(ctx), events, histErr, 0
 }

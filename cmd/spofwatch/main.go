@@ -112,6 +112,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	reportCmd.Flag("format", "Output format.").Default("markdown").EnumVar(&o.reportFormat, "markdown", "json", "html")
 	reportCmd.Flag("since", "Window: how far back (e.g. 90d, 4w, 24h).").Default("90d").SetValue(&o.reportSince)
 	reportCmd.Flag("timeout", "Give up on collectors after this long.").Default("15s").DurationVar(&o.checkTimeout)
+	var do drillOptions
+	drillCmd := app.Command("drill", "Prove a group's redundancy by exercising it (as root): md check, ZFS scrub, UPS battery test, bond failover, LACP state. Exit 0 passed, 1 failed, 2 refused, 3 usage or config error.")
+	drillListCmd := drillCmd.Command("list", "List each group: whether and how it can be drilled, and its last proof.")
+	drillListCmd.Flag("format", "Output format.").Default("text").EnumVar(&do.format, "text", "json")
+	drillListCmd.Flag("collect-timeout", "Give up on collectors after this long.").Default("15s").DurationVar(&o.checkTimeout)
+	drillRunCmd := drillCmd.Command("run", "Drill GROUP (refused unless it is fully redundant with every member ok, and one drill at a time), or with --scheduled every group the timer may drill.")
+	drillRunCmd.Arg("group", "The group ID, e.g. storage/md/md0 (spofwatch drill list shows them).").StringVar(&do.group)
+	drillRunCmd.Flag("dry-run", "Print the plan and change nothing (not audited).").BoolVar(&do.dryRun)
+	drillRunCmd.Flag("wait", "Follow a long drill (check, scrub) to its end, with progress on stderr.").BoolVar(&do.wait)
+	drillRunCmd.Flag("scheduled", "The timer's run: start the non-disruptive drill of every eligible group (and bond drills the config marks scheduled), without following them.").BoolVar(&do.scheduled)
+	drillRunCmd.Flag("format", "Output format.").Default("text").EnumVar(&do.format, "text", "json")
+	drillRunCmd.Flag("collect-timeout", "Give up on collectors after this long.").Default("15s").DurationVar(&o.checkTimeout)
 	versionCmd := app.Command("version", "Print the version and exit.")
 
 	cmd, err := app.Parse(args)
@@ -131,6 +143,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runCheck(o, stdout, stderr, logger)
 	case reportCmd.FullCommand():
 		return runReport(o, stdout, stderr, logger)
+	case drillListCmd.FullCommand():
+		return runDrillList(o, do, stdout, stderr, logger)
+	case drillRunCmd.FullCommand():
+		return runDrillRun(o, do, stdout, stderr, logger)
 	case daemonCmd.FullCommand():
 		// Before anything slow: loading the config, probing the sources.
 		sig := notifyDaemonSignals()

@@ -123,6 +123,9 @@ type Expect struct {
 	// NoFindings lists codes that must be absent for the group; "*" means
 	// the group has no finding at all.
 	NoFindings []string `json:"no_findings,omitempty"`
+	// LastProven is the result the group's last_proven must carry
+	// ("passed", "failed"), or "none" for never proven.
+	LastProven string `json:"last_proven,omitempty"`
 }
 
 // FindingExpect matches one finding of the expectation's group.
@@ -184,6 +187,15 @@ type Group struct {
 	Working  int      `json:"members_working"`
 	Required int      `json:"members_required"`
 	Members  []Member `json:"members"`
+	// LastProven is null when never proven.
+	LastProven *Proof `json:"last_proven"`
+}
+
+// Proof is a group's last proof in the report.
+type Proof struct {
+	At     string `json:"at"`
+	Method string `json:"method"`
+	Result string `json:"result"`
 }
 
 // Member is one member in the report.
@@ -326,6 +338,16 @@ func (e Expect) verify(r Report) []string {
 				bad("member %s domain %s=%q, want %q", name, k, m.Domains[k], v)
 			}
 		}
+	}
+	switch {
+	case e.LastProven == "":
+	case e.LastProven == "none" && g.LastProven != nil:
+		bad("last_proven %s %s at %s, want never proven", g.LastProven.Method, g.LastProven.Result, g.LastProven.At)
+	case e.LastProven == "none":
+	case g.LastProven == nil:
+		bad("last_proven null, want %s", e.LastProven)
+	case g.LastProven.Result != e.LastProven:
+		bad("last_proven %s %s at %s, want %s", g.LastProven.Method, g.LastProven.Result, g.LastProven.At, e.LastProven)
 	}
 	fs := r.GroupFindings(e.Group)
 	for _, fe := range e.Findings {

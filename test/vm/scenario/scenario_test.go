@@ -40,6 +40,20 @@ func TestVerify(t *testing.T) {
 		{"other group's findings do not count", Expect{Group: g, Findings: []FindingExpect{{Code: "virtual_machine"}}}, []string{"no finding virtual_machine"}},
 		{"no findings at all", Expect{Group: g, NoFindings: []string{"*"}}, []string{"unexpected finding redundancy_lost"}},
 		{"no such code", Expect{Group: g, NoFindings: []string{"redundancy_lost"}}, []string{"unexpected finding redundancy_lost (critical)"}},
+		{"never proven", Expect{Group: g, LastProven: "none"}, nil},
+		{"proof wanted, never proven", Expect{Group: g, LastProven: "passed"}, []string{"last_proven null, want passed"}},
+	}
+	proven, err := ParseReport([]byte(strings.Replace(report, `"members":[`, `"last_proven":{"at":"2026-11-23T13:20:00Z","method":"md check","result":"failed"},"members":[`, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		want string
+		errs int
+	}{{"failed", 0}, {"passed", 1}, {"none", 1}, {"", 0}} {
+		if got := Verify(proven, []Expect{{Group: g, LastProven: tc.want}}); len(got) != tc.errs {
+			t.Errorf("last_proven %q: %q", tc.want, got)
+		}
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,231 @@
+package drill
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/spofwatch/spofwatch/internal/stubcmd"
+	"github.com/spofwatch/spofwatch/spof"
+)
+
+// readLog parses every line of an audit log (the test's own reader: the
+// daemon's is ReadLog).
+func readLog(t *testing.T, path string) []Record {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []Record
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 0, MaxRecordSize), MaxRecordSize)
+	for sc.Scan() {
+		var r Record
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		recs = append(recs, r)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(b) > 0 && b[len(b)-1] != '\n' {
+		t.Errorf("log does not end in a newline: %q", b)
+	}
+	return recs
+}
+
+func TestAppendLog(t *testing.T) {
+	dir := t.TempDir()
+	path := LogPath(dir)
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	first := Record{ID: "a", Group: "storage/md/md0", Method: "md-check", Result: ResultStarted, Started: t0, User: "ops", UID: 0, PID: 42}
+	second := first
+	second.Result, second.Reason, second.Finished = ResultFailed, "mismatch_cnt 128 after check", t0.Add(time.Minute)
+	second.FailedMembers = map[string]string{"sdb1": "unreadable"}
+	for _, r := range []Record{first, second} {
+		if err := AppendLog(path, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm()&^0o640 != 0 {
+		t.Errorf("mode %v, want at most 0640", st.Mode().Perm())
+	}
+	got := readLog(t, path)
+	if len(got) != 2 || got[0].Result != ResultStarted || got[1].Result != ResultFailed || got[1].ID != "a" ||
+		got[1].Reason != second.Reason || got[1].FailedMembers["sdb1"] != "unreadable" || !got[1].Finished.Equal(second.Finished) {
+		t.Errorf("log = %+v", got)
+	}
+	if !got[0].Finished.IsZero() {
+		t.Errorf("started record has a finish time: %v", got[0].Finished)
+	}
+}
+
+// A method's or an environment's long text is cut; the record stays one
+// bounded, parseable line with its verdict.
+func TestAppendLogBoundsRecords(t *testing.T) {
+	path := LogPath(t.TempDir())
+	long := strings.Repeat("é", 10000) // 2 bytes each: cuts must land on rune boundaries
+	r := Record{ID: "b", Group: long, Method: "md-check", Result: ResultFailed, Reason: long, FailedMembers: map[string]string{}}
+	for i := range 200 {
+		r.Details = append(r.Details, long)
+		r.FailedMembers[strings.Repeat("m", i+1)] = long
+	}
+	if err := AppendLog(path, r); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	if len(b) > MaxRecordSize {
+		t.Errorf("record is %d bytes, more than %d", len(b), MaxRecordSize)
+	}
+	got := readLog(t, path)
+	if len(got) != 1 || got[0].Result != ResultFailed || !strings.HasSuffix(got[0].Reason, "…") || len(got[0].Reason) > maxReason {
+		t.Fatalf("bounded record: result %q, reason %d bytes", got[0].Result, len(got[0].Reason))
+	}
+	if len(got[0].FailedMembers) > maxFailedMembers || len(got[0].Details) > maxDetails+1 {
+		t.Errorf("%d failed members, %d details kept", len(got[0].FailedMembers), len(got[0].Details))
+	}
+	for _, s := range append(got[0].Details, got[0].Reason, got[0].Group) {
+		if strings.ContainsRune(s, '\uFFFD') {
+			t.Errorf("a cut split a rune: %q", s[len(s)-8:])
+		}
+	}
+}
+
+func TestAppendLogUnwritable(t *testing.T) {
+	// A directory where the file should be: no user, root included, can
+	// open it for writing.
+	path := LogPath(t.TempDir())
+	if err := os.Mkdir(path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := AppendLog(path, Record{ID: "c"}); err == nil {
+		t.Error("append to a directory succeeded")
+	}
+}
+
+// blockingMethod is the helper process' drill: it says it runs, then
+// waits to be cancelled or killed.
+type blockingMethod struct{ marker string }
+
+func (blockingMethod) Name() string                           { return "test-block" }
+func (blockingMethod) Disruptive() bool                       { return false }
+func (blockingMethod) Plan(context.Context) ([]string, error) { return []string{"block"}, nil }
+func (b blockingMethod) Run(ctx context.Context, _ bool, _ Progress) Outcome {
+	if err := os.WriteFile(b.marker, []byte("running"), 0o644); err != nil {
+		return Outcome{Result: ResultFailed, Reason: err.Error()}
+	}
+	<-ctx.Done()
+	return Outcome{Result: ResultFailed, Reason: "cancelled; restored"}
+}
+
+func redundantGroup(id string) spof.GroupResult {
+	return spof.GroupResult{State: spof.StateRedundant, Group: spof.Group{ID: id,
+		Members: []spof.Member{{Name: "a", State: spof.MemberOK}, {Name: "b", State: spof.MemberOK}}}}
+}
+
+// TestHelperProcess is not a test: the tests below run the test binary
+// again with SPOFWATCH_DRILL_HELPER set, as a second drilling process.
+func TestHelperProcess(t *testing.T) {
+	stateDir := os.Getenv("SPOFWATCH_DRILL_HELPER")
+	if stateDir == "" {
+		return
+	}
+	// As the command does: a signal cancels the drill, which restores.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	rep := Run(ctx, redundantGroup("storage/md/md0"), blockingMethod{marker: filepath.Join(stateDir, "running")},
+		Options{StateDir: stateDir, Wait: true, Who: Who{User: "helper", PID: os.Getpid()}})
+	os.Exit(rep.ExitCode())
+}
+
+// startHelper starts a drill in another process and waits until its
+// method runs (the started record and the lock are then in place).
+func startHelper(t *testing.T, stateDir string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$")
+	cmd.Env = append(os.Environ(), "SPOFWATCH_DRILL_HELPER="+stateDir)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if stubcmd.Running(cmd.Process.Pid) {
+			cmd.Process.Kill()
+		}
+		cmd.Wait()
+	})
+	marker := filepath.Join(stateDir, "running")
+	for range 1000 {
+		if _, err := os.Stat(marker); err == nil {
+			return cmd
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("the helper drill never started its method")
+	return nil
+}
+
+// The audit log survives a SIGKILL: the drill's started record was
+// fsynced before the method touched anything, and the log still parses.
+// The kernel drops the dead drill's lock.
+func TestAuditLogSurvivesSIGKILL(t *testing.T) {
+	dir := t.TempDir()
+	cmd := startHelper(t, dir)
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("helper ended with %v, want killed by SIGKILL", err)
+	}
+	recs := readLog(t, LogPath(dir))
+	if len(recs) != 1 {
+		t.Fatalf("log has %d records, want the started one: %+v", len(recs), recs)
+	}
+	r := recs[0]
+	if r.Result != ResultStarted || r.Group != "storage/md/md0" || r.Method != "test-block" || r.PID != cmd.Process.Pid || r.ID == "" || r.Started.IsZero() {
+		t.Errorf("started record = %+v", r)
+	}
+	l, err := AcquireLock(LockPath(dir))
+	if err != nil {
+		t.Fatalf("the killed drill's lock is still held: %v", err)
+	}
+	l.Release()
+}
+
+// A new log takes the state directory's group, so the daemon (the
+// directory's owner group) can read what root's drill wrote.
+func TestAppendLogTakesDirectoryGroup(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("chown to another group needs root")
+	}
+	dir := t.TempDir()
+	const gid = 4242
+	if err := os.Chown(dir, -1, gid); err != nil {
+		t.Fatal(err)
+	}
+	if err := AppendLog(LogPath(dir), Record{ID: "g"}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(LogPath(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.Sys().(*syscall.Stat_t).Gid; got != gid {
+		t.Errorf("log group %d, want the directory's %d", got, gid)
+	}
+}
