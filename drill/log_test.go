@@ -113,7 +113,6 @@ func TestReadLog(t *testing.T) {
 	}
 }
 
-
 func TestReadLogMissingIsNoDrills(t *testing.T) {
 	got, err := ReadLog(filepath.Join(t.TempDir(), "drills.jsonl"), 0)
 	if err != nil || len(got) != 0 {
