@@ -171,6 +171,13 @@ func (f *LogFollower) Poll() (recs []Record, fresh bool, err error) {
 	}
 	f.dev, f.ino, f.size, f.mtime = dev, ino, size, mtime
 	recs, err = f.readFrom(file, size, maxBytes)
+	var corrupt *CorruptLogError
+	if err != nil && !errors.As(err, &corrupt) {
+		// Nothing was consumed: forget the file, so the next Poll reads it
+		// afresh instead of taking an unchanged stat for "read".
+		f.reset()
+		return nil, false, err
+	}
 	return recs, fresh, err
 }
 
