@@ -54,3 +54,37 @@ func TestDrillOutcomesReachTheEvaluation(t *testing.T) {
 		t.Error("an unreadable drill log raised no collector_unavailable")
 	}
 }
+
+// A passing drill is a proof like any other: it is the group's
+// spofwatch_group_last_proven_timestamp_seconds, labelled with its method.
+func TestDrillProofIsExported(t *testing.T) {
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	bond := spof.Group{ID: "network/bond/bond0", Kind: spof.KindNetwork, Function: "bond0", Required: 1, Provable: spof.Provable,
+		Members: []spof.Member{{Name: "eth0", State: spof.MemberOK}, {Name: "eth1", State: spof.MemberOK}}}
+	passed := spof.DrillOutcome{Group: bond.ID, Method: "bond-failover", Result: spof.ProofPassed, At: now.Add(-time.Minute)}
+	entries := []Entry{
+		{Collector: funcCollector{name: "bonding", fn: func(context.Context) (Result, error) { return Result{Groups: []spof.Group{bond}}, nil }}, Schedule: Schedule{Interval: time.Hour, Timeout: time.Second}},
+		{Collector: funcCollector{name: "drills", fn: func(context.Context) (Result, error) { return Result{Drills: []spof.DrillOutcome{passed}}, nil }}, Schedule: Schedule{Interval: time.Hour, Timeout: time.Second}},
+	}
+	s := NewScheduler(SchedulerOptions{Entries: entries, Now: func() time.Time { return now }})
+	s.CollectOnce(context.Background())
+	mfs, err := NewExporter(s, nil).Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "spofwatch_group_last_proven_timestamp_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["group"] == bond.ID && labels["method"] == "bond-failover" && m.GetGauge().GetValue() == float64(passed.At.Unix()) {
+				return
+			}
+		}
+	}
+	t.Fatal("no spofwatch_group_last_proven_timestamp_seconds for the passing drill")
+}
