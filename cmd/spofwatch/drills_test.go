@@ -17,9 +17,14 @@ import (
 // ens2f0 backup, both up) and returns the flags that point check at it
 // alone.
 func bondFixture(t *testing.T) []string {
+	return append(bondTree(t), "--format=json")
+}
+
+// bondTree is bondFixture's flags without check's --format.
+func bondTree(t *testing.T) []string {
 	t.Helper()
 	root := ttar.Extract(t, filepath.Join("..", "..", "collectors", "testdata", "bonding", "active-backup.ttar"))
-	args := []string{"--path.sysfs=" + filepath.Join(root, "sys"), "--path.procfs=" + filepath.Join(root, "proc"), "--format=json"}
+	args := []string{"--path.sysfs=" + filepath.Join(root, "sys"), "--path.procfs=" + filepath.Join(root, "proc")}
 	for _, c := range []string{"mounts", "uplink", "md", "zfs", "megaraid", "ipmi", "ups"} {
 		args = append(args, "--no-collector."+c)
 	}
@@ -172,5 +177,47 @@ func TestCheckCorruptDrillLog(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no collector_unavailable naming line 3 of the drill log: %+v", r.Findings)
+	}
+}
+
+// The daemon serves the audit log at /api/v1/drills (newest first,
+// bounded by ?limit=), counts drills in spofwatch_drill_runs_total and
+// shows the last drill on the page.
+func TestDaemonServesDrills(t *testing.T) {
+	state := t.TempDir()
+	now := time.Now().UTC().Truncate(time.Second)
+	appendDrill(t, state, "d1", drill.ResultPassed, now.Add(-2*time.Hour), "", nil)
+	appendDrill(t, state, "d2", drill.ResultFailed, now.Add(-time.Hour), "ens2f0 cannot reach gateway 192.0.2.1", map[string]string{"ens2f0": "no ARP reply"})
+	d := startDaemon(t, append(bondTree(t), "--path.state="+state, "--config.file="+os.DevNull)...)
+
+	var doc struct {
+		Records     []drill.Record `json:"records"`
+		Truncated   bool           `json:"truncated"`
+		Interrupted []string       `json:"interrupted"`
+	}
+	if err := json.Unmarshal([]byte(d.get(t, "/api/v1/drills?limit=3")), &doc); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range doc.Records {
+		got = append(got, r.ID+":"+string(r.Result))
+	}
+	if strings.Join(got, ",") != "d2:failed,d2:started,d1:passed" || !doc.Truncated || len(doc.Interrupted) != 0 {
+		t.Errorf("/api/v1/drills?limit=3 = %v truncated %v interrupted %v", got, doc.Truncated, doc.Interrupted)
+	}
+
+	metrics := d.get(t, "/metrics")
+	for _, want := range []string{
+		`spofwatch_drill_runs_total{group="network/bond/bond0",method="bond-failover",result="failed"} 1`,
+		`spofwatch_drill_runs_total{group="network/bond/bond0",method="bond-failover",result="passed"} 1`,
+		`spofwatch_finding{code="drill_failed",group="network/bond/bond0",member="",severity="warning"} 1`,
+		`spofwatch_member_up{group="network/bond/bond0",member="ens2f0"} 0`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if page := d.get(t, "/"); !strings.Contains(page, "last drill: bond-failover") {
+		t.Error("the page does not show the last drill")
 	}
 }
