@@ -47,6 +47,10 @@ type Result struct {
 	Descs []*prometheus.Desc
 	// HostConditions are host-wide facts (running in a VM).
 	HostConditions []spof.Condition
+	// Drills are the groups' latest drills that passed or failed (the
+	// drill audit log's reader). They apply to other collectors' groups,
+	// so the scheduler hands them to the evaluation as they are.
+	Drills []spof.DrillOutcome
 }
 
 // Schedule says when a collector runs.

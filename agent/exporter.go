@@ -63,7 +63,7 @@ func NewExporter(src SnapshotSource, hostLabels map[string]string) *Exporter {
 		groupWorking:         d("group_members_working", "Members of a group that work (ok or degraded)", "group", "kind"),
 		groupRequired:        d("group_members_required", "Working members the group's function needs", "group", "kind"),
 		groupStateSince:      d("group_state_since_timestamp_seconds", "Unix time at which the group entered its current state", "group"),
-		groupLastProven:      d("group_last_proven_timestamp_seconds", "Unix time at which the group's redundancy was last proven (a passing md check, ZFS scrub or UPS self-test); absent when never", "group", "method"),
+		groupLastProven:      d("group_last_proven_timestamp_seconds", "Unix time at which the group's redundancy was last proven (a passing md check, ZFS scrub, UPS self-test or drill); absent when never", "group", "method"),
 		memberUp:             d("member_up", "1 if the member works (ok or degraded), else 0", "group", "member"),
 		finding:              d("finding", "1 for every active finding", "code", "severity", "group", "member"),
 		findingAccepted:      d("finding_accepted", "1 for every active finding covered by an acceptance (config accept:); it counts as info for check and alerts", "code", "group", "member"),

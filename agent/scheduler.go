@@ -29,9 +29,13 @@ type Outcome struct {
 	Groups         []spof.Group
 	Metrics        []prometheus.Metric
 	HostConditions []spof.Condition
-	Started        time.Time
-	Duration       time.Duration
-	LastSuccess    time.Time
+	// Drills are the latest drill outcomes; after a failure they are the
+	// last known ones, so an unreadable audit log never clears a failed
+	// drill.
+	Drills      []spof.DrillOutcome
+	Started     time.Time
+	Duration    time.Duration
+	LastSuccess time.Time
 	// Collections counts finished attempts, for tests and metrics.
 	Collections uint64
 }
@@ -315,14 +319,14 @@ func (s *Scheduler) record(name string, started time.Time, took time.Duration, r
 	case err == nil:
 		o.OK, o.NoData, o.Error = true, false, ""
 		o.Groups = append(res.Groups, vanished(o.Groups, res.Groups, name)...)
-		o.Metrics, o.HostConditions = res.Metrics, res.HostConditions
+		o.Metrics, o.HostConditions, o.Drills = res.Metrics, res.HostConditions, res.Drills
 		o.LastSuccess = started.Add(took)
 	case errors.Is(err, ErrNoData) && !errors.Is(err, ErrSourceDisappeared):
 		if !o.NoData {
 			s.log.Debug("source absent on this host; collector idle", "collector", name, "reason", err.Error())
 		}
 		o.OK, o.NoData, o.Error = true, true, ""
-		o.Groups, o.Metrics, o.HostConditions = nil, nil, nil
+		o.Groups, o.Metrics, o.HostConditions, o.Drills = nil, nil, nil, nil
 		o.LastSuccess = started.Add(took)
 	default:
 		if o.OK || o.Error != err.Error() {
@@ -401,6 +405,7 @@ func (s *Scheduler) publishLocked() {
 	var groups []spof.Group
 	var statuses []spof.CollectorStatus
 	var hostConds []spof.Condition
+	var drills []spof.DrillOutcome
 	for _, o := range s.results {
 		if seed, ok := s.seedOutcomes[o.Name]; ok && o.Collections == 0 {
 			outcomes = append(outcomes, seed) // previous generation's result
@@ -413,6 +418,7 @@ func (s *Scheduler) publishLocked() {
 	for _, o := range outcomes {
 		groups = append(groups, o.Groups...)
 		hostConds = append(hostConds, o.HostConditions...)
+		drills = append(drills, o.Drills...)
 		if o.Collections == 0 {
 			pending = true // not collected yet: shown on the page, not a finding
 			continue
@@ -455,7 +461,7 @@ func (s *Scheduler) publishLocked() {
 	}
 	firstSeen := maps.Clone(s.firstSeen)
 	eval := spof.Evaluate(spof.Input{Groups: groups, Collectors: statuses, HostConditions: hostConds, Previous: prev, Acceptances: accs, PreviousStates: states,
-		ProofPolicy: s.opts.ProofPolicy, FirstSeen: firstSeen, Now: now})
+		ProofPolicy: s.opts.ProofPolicy, FirstSeen: firstSeen, Drills: drills, Now: now})
 	for _, id := range eval.AcceptancesMatched {
 		s.acceptMatched[id] = now
 	}

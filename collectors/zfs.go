@@ -210,7 +210,7 @@ func groupHasTrouble(g spof.Group) bool {
 // not repair fail it. loc is the zone zpool printed the end time in (the
 // host's: zpool runs here).
 func zpoolProof(p raid.Zpool, loc *time.Location) *spof.Proof {
-	s, ok := raid.ParseScrubDone(p.Scan.Text, loc)
+	s, ok := p.Scan.ScrubDone(loc)
 	if !ok {
 		return nil
 	}

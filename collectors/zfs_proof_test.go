@@ -16,6 +16,24 @@ func TestZpoolProof(t *testing.T) {
 	if p := zpoolProof(real, time.UTC); p == nil || !p.At.Equal(time.Date(2022, 4, 5, 16, 5, 49, 0, time.UTC)) || p.Result != spof.ProofPassed || p.Method != "zfs scrub" || p.Detail != "repaired 0B, 0 errors" {
 		t.Errorf("real fixture: proof = %+v", p)
 	}
+	// The zpool status -j path: scan_stats' finished scrub proves the raidz.
+	js, err := raid.ParseZpoolStatusJSON(zfsFixture(t, "status-j-scrub-finished.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proven := 0
+	for _, g := range ZpoolGroups(js[0]) {
+		if g.Provable != spof.Provable {
+			continue // single-disk vdevs have nothing to prove
+		}
+		proven++
+		if p := g.Proof; p == nil || !p.At.Equal(time.Date(2025, 11, 9, 3, 11, 45, 0, time.UTC)) || p.Result != spof.ProofPassed || p.Detail != "0 errors" {
+			t.Errorf("%s from zpool status -j: proof=%+v", g.ID, p)
+		}
+	}
+	if proven == 0 {
+		t.Error("no provable group from zpool status -j")
+	}
 	for _, g := range ZpoolGroups(real) {
 		if g.Provable != spof.NotProvable || g.Proof != nil {
 			t.Errorf("%s: a single file vdev is provable=%v proof=%+v; it has no redundancy to prove", g.ID, g.Provable, g.Proof)

@@ -51,6 +51,10 @@ func AppendLog(path string, r Record) error {
 	}
 	if created {
 		shareGroup(f, filepath.Dir(path))
+	} else if endsTorn(path) {
+		// A writer killed mid-line left a fragment: start on a line of
+		// our own, or the reader would see this record glued to it.
+		line = append([]byte{'\n'}, line...)
 	}
 	// One write: appenders never interleave inside a line.
 	_, werr := f.Write(line)
@@ -65,6 +69,25 @@ func AppendLog(path string, r Record) error {
 		}
 	}
 	return nil
+}
+
+// endsTorn says whether the log's last byte is not a newline (a record cut
+// short). Drills hold the lock, so no other appender races this check.
+func endsTorn(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || st.Size() == 0 {
+		return false
+	}
+	var last [1]byte
+	if _, err := f.ReadAt(last[:], st.Size()-1); err != nil {
+		return false
+	}
+	return last[0] != '\n'
 }
 
 // shareGroup gives a new log the state directory's group, as a setgid

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -227,5 +228,44 @@ func TestAppendLogTakesDirectoryGroup(t *testing.T) {
 	}
 	if got := st.Sys().(*syscall.Stat_t).Gid; got != gid {
 		t.Errorf("log group %d, want the directory's %d", got, gid)
+	}
+}
+
+// A writer killed mid-line leaves a fragment; the next record starts on a
+// line of its own, so the reader loses only the fragment.
+func TestAppendLogAfterTornLine(t *testing.T) {
+	path := LogPath(t.TempDir())
+	whole := Record{ID: "a", Group: "storage/md/md0", Method: "md-check", Result: ResultStarted, Started: time.Unix(1, 0).UTC()}
+	if err := AppendLog(path, whole); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(`{"id":"b","group":"storage/md/m`); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	next := whole
+	next.ID, next.Result = "c", ResultPassed
+	if err := AppendLog(path, next); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[2], `{"id":"c"`) {
+		t.Fatalf("log lines = %q, want the new record on a line of its own", lines)
+	}
+	recs, err := ReadLog(path, 1<<20)
+	var corrupt *CorruptLogError
+	if !errors.As(err, &corrupt) || corrupt.Total != 1 {
+		t.Errorf("ReadLog error = %v, want one corrupt line (the fragment)", err)
+	}
+	if len(recs) != 2 || recs[1].ID != "c" || recs[1].Result != ResultPassed {
+		t.Errorf("records = %+v, want a and c", recs)
 	}
 }

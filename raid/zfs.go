@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Zpool is one pool of `zpool status` (text -p or JSON -j).
@@ -54,6 +55,29 @@ type ZfsScan struct {
 	Percent    float64 // -1 when unknown
 	ToGo       string  // zpool's own remaining-time text, "05:30:06"
 	Text       string
+	// Stats are the scan_stats fields of `zpool status -j` that say how a
+	// scan ended (nil from the text output): see ScrubDone.
+	Stats *ZfsScanStats
+}
+
+// ZfsScanStats are scan_stats of `zpool status -j` as zpool printed them:
+// state NONE, SCANNING, FINISHED or CANCELED; end_time a Unix time (-p,
+// --json-int) or the C library's date text ("-" when none); errors a count.
+type ZfsScanStats struct {
+	State, EndTime, Errors string
+}
+
+// ScrubDone is the pool's last completed scrub: from scan_stats when zpool
+// gave JSON, else from the text scan line. Times printed as text are in
+// loc, the zone zpool ran in.
+func (s ZfsScan) ScrubDone(loc *time.Location) (ZfsScrub, bool) {
+	if s.Stats != nil {
+		if s.Function != "scrub" {
+			return ZfsScrub{}, false
+		}
+		return ParseScanStatsDone(s.Stats.State, s.Stats.EndTime, s.Stats.Errors, loc)
+	}
+	return ParseScrubDone(s.Text, loc)
 }
 
 // String is "resilver 4.87% done, 05:30:06 to go".
@@ -382,6 +406,7 @@ func ParseZpoolStatusJSON(data []byte) ([]Zpool, error) {
 			zp.Scan.Function = fn
 			zp.Scan.InProgress = st == "SCANNING"
 			zp.Scan.Text = fn + " " + strings.ToLower(st)
+			zp.Scan.Stats = &ZfsScanStats{State: st, EndTime: string(p.ScanStats["end_time"]), Errors: string(p.ScanStats["errors"])}
 			issued, e1 := parseSize(string(p.ScanStats["issued"]))
 			total, e2 := parseSize(string(p.ScanStats["to_examine"]))
 			if e1 == nil && e2 == nil && total > 0 && issued <= total {

@@ -49,3 +49,45 @@ func ParseScrubDone(scan string, loc *time.Location) (ZfsScrub, bool) {
 	}
 	return ZfsScrub{End: end, Errors: errs, Repaired: m[1]}, true
 }
+
+// scanDateLayouts are end_time as format_timestamp prints it without -p:
+// strftime with nl_langinfo(_DATE_FMT), which in the C locale zpool runs
+// in is "%a %b %e %H:%M:%S %Z %Y" (glibc), or ctime's form (musl and
+// others without _DATE_FMT).
+var scanDateLayouts = []string{"Mon Jan _2 15:04:05 MST 2006", time.ANSIC}
+
+// ParseScanStatsDone reads a completed scrub from `zpool status -j`
+// scan_stats (OpenZFS cmd/zpool/zpool_main.c, scan_status_nvlist): state
+// FINISHED with an end time. end is a Unix time (with -p or --json-int) or
+// date text in loc; errors is the count of errors the scrub could not
+// repair. A scan still running, canceled or never run is not completed.
+func ParseScanStatsDone(state, end, errors string, loc *time.Location) (ZfsScrub, bool) {
+	if strings.ToUpper(strings.TrimSpace(state)) != "FINISHED" {
+		return ZfsScrub{}, false
+	}
+	errs, err := parseCount(strings.TrimSpace(errors))
+	if err != nil {
+		return ZfsScrub{}, false
+	}
+	end = strings.TrimSpace(end)
+	var at time.Time
+	if secs, err := strconv.ParseInt(end, 10, 64); err == nil {
+		// 0 is "has not ended", never the epoch; beyond year 9999 is
+		// not a time zpool printed.
+		if secs <= 0 || secs > 253402300799 {
+			return ZfsScrub{}, false
+		}
+		at = time.Unix(secs, 0).In(loc)
+	} else {
+		for _, layout := range scanDateLayouts {
+			if t, err := time.ParseInLocation(layout, end, loc); err == nil {
+				at = t
+				break
+			}
+		}
+	}
+	if at.IsZero() {
+		return ZfsScrub{}, false
+	}
+	return ZfsScrub{End: at, Errors: errs}, true
+}

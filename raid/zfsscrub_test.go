@@ -1,6 +1,8 @@
 package raid
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -79,6 +81,84 @@ func FuzzParseScrubDone(f *testing.F) {
 		}
 		if ok && s.End.IsZero() {
 			t.Errorf("ok with a zero end time for %q", scan)
+		}
+	})
+}
+
+func TestParseScanStatsDone(t *testing.T) {
+	utc := time.UTC
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Skip("no tzdata")
+	}
+	tests := []struct {
+		name, state, end, errors string
+		loc                      *time.Location
+		ok                       bool
+		want                     time.Time
+		errs                     uint64
+	}{
+		{"literal seconds (-p)", "FINISHED", "1762657905", "0", utc, true, time.Unix(1762657905, 0), 0},
+		{"C locale date text", "FINISHED", "Sun Nov  9 03:11:45 UTC 2025", "0", utc, true, time.Date(2025, 11, 9, 3, 11, 45, 0, utc), 0},
+		{"date text in the host's zone", "FINISHED", "Sun Nov  9 03:11:45 CET 2025", "2", berlin, true, time.Date(2025, 11, 9, 2, 11, 45, 0, utc), 2},
+		{"ctime form", "FINISHED", "Sun Nov  9 03:11:45 2025", "0", utc, true, time.Date(2025, 11, 9, 3, 11, 45, 0, utc), 0},
+		{"errors with a suffix", "finished", "1762657905", "1.5K", utc, true, time.Unix(1762657905, 0), 1500},
+		{"still scanning", "SCANNING", "-", "0", utc, false, time.Time{}, 0},
+		{"canceled", "CANCELED", "1762657905", "0", utc, false, time.Time{}, 0},
+		{"never ended", "FINISHED", "-", "0", utc, false, time.Time{}, 0},
+		{"zero is not the epoch", "FINISHED", "0", "0", utc, false, time.Time{}, 0},
+		{"unreadable errors", "FINISHED", "1762657905", "many", utc, false, time.Time{}, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := ParseScanStatsDone(tc.state, tc.end, tc.errors, tc.loc)
+			if ok != tc.ok || !got.End.Equal(tc.want) || got.Errors != tc.errs {
+				t.Errorf("got %+v, %v; want %v with %d errors, %v", got, ok, tc.want, tc.errs, tc.ok)
+			}
+		})
+	}
+}
+
+// The `zpool status -j` path gives the same proof as the text path: the
+// finished scrub in scan_stats.
+func TestScrubFromJSONFixture(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "zfs", "status-j-scrub-finished.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pools, err := ParseZpoolStatusJSON(b)
+	if err != nil || len(pools) != 1 {
+		t.Fatalf("%v, %d pools", err, len(pools))
+	}
+	s, ok := pools[0].Scan.ScrubDone(time.UTC)
+	if !ok || !s.End.Equal(time.Date(2025, 11, 9, 3, 11, 45, 0, time.UTC)) || s.Errors != 0 {
+		t.Fatalf("scrub = %+v, %v", s, ok)
+	}
+	// The man page's example has no scan_stats: no proof, and no guess.
+	b, err = os.ReadFile(filepath.Join("testdata", "zfs", "status-j-man.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pools, err = ParseZpoolStatusJSON(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, ok := pools[0].Scan.ScrubDone(time.UTC); ok {
+		t.Errorf("a pool without scan_stats read as scrubbed: %+v", s)
+	}
+}
+
+func FuzzParseScanStatsDone(f *testing.F) {
+	f.Add("FINISHED", "1762657905", "0")
+	f.Add("FINISHED", "Sun Nov  9 03:11:45 UTC 2025", "3")
+	f.Add("SCANNING", "-", "0")
+	f.Fuzz(func(t *testing.T, state, end, errors string) {
+		s, ok := ParseScanStatsDone(state, end, errors, time.UTC)
+		if !ok && (s != ZfsScrub{}) {
+			t.Errorf("not ok but %+v", s)
+		}
+		if ok && (s.End.IsZero() || s.End.Unix() <= 0) {
+			t.Errorf("ok with end %v for %q", s.End, end)
 		}
 	})
 }

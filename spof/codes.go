@@ -94,6 +94,10 @@ const (
 	// CodeRedundancyUntested: a provable group's last proof is older than
 	// its policy (issue 13).
 	CodeRedundancyUntested Code = "redundancy_untested"
+	// CodeDrillFailed: the group's latest drill failed (issue 13); the
+	// members it found unable to carry the load are failed until a passing
+	// drill.
+	CodeDrillFailed Code = "drill_failed"
 )
 
 // CodeInfo documents one code: its default severity and meaning.
@@ -124,6 +128,7 @@ var Codes = []CodeInfo{
 	{CodeChassisCoolingFault, SeverityWarning, "the BMC's chassis status reports a cooling or fan fault"},
 	{CodePowerRestoreAlwaysOff, SeverityWarning, "power restore policy is always-off: after a power blip the host stays off"},
 	{CodeRedundancyUntested, SeverityWarning, "a provable group's last proof (check, scrub, self-test) is older than its policy (default 90 days); never for groups not provable here"},
+	{CodeDrillFailed, SeverityWarning, "the group's latest drill (spofwatch drill run) failed, naming the method and reason; the members it found unable to carry the load are failed until a passing drill"},
 	{CodeVirtualMachine, SeverityInfo, "the host is a virtual machine: the hypervisor owns hardware redundancy"},
 	{CodeNotice, SeverityInfo, "a source fact worth knowing that is not a risk by itself"},
 }

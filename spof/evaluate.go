@@ -12,8 +12,19 @@ import (
 func Evaluate(in Input) Result {
 	var res Result
 	var findings []Finding
+	drills := latestDrills(in.Drills)
 	for _, g := range in.Groups {
+		d, drilled := drills[g.ID]
+		if drilled {
+			g = applyDrill(g, d)
+		}
 		gr, fs := evaluateGroup(g)
+		if drilled {
+			gr.LastDrill = &d
+			if d.Result == ProofFailed {
+				fs = append(fs, drillFailedFinding(g, d))
+			}
+		}
 		gr.Since = in.Now
 		if p, ok := in.PreviousStates[g.ID]; ok && p.State == gr.State && !p.Since.IsZero() {
 			gr.Since = p.Since

@@ -171,7 +171,12 @@ type Input struct {
 	// drive redundancy_untested; a never-proven group ages from FirstSeen.
 	ProofPolicy ProofPolicy
 	FirstSeen   map[string]time.Time
-	Now         time.Time
+	// Drills are the groups' latest drills that passed or failed (from the
+	// drill audit log): a passed one is a proof, a failed one a proof that
+	// failed, a drill_failed finding and the members it names failed. When
+	// a group has several, the newest counts.
+	Drills []DrillOutcome
+	Now    time.Time
 }
 
 // GroupResult is the verdict on one group.
@@ -183,6 +188,9 @@ type GroupResult struct {
 	// Since is when the group entered State ("redundant since", "degraded
 	// for"), carried from Input.PreviousStates while the state holds.
 	Since time.Time
+	// LastDrill is the group's latest drill that passed or failed, nil
+	// when none.
+	LastDrill *DrillOutcome
 }
 
 // StateSince is a group's state and when it entered it.

@@ -40,6 +40,8 @@ type Options struct {
 	// History serves /api/v1/events, /api/v1/report and the page's recent
 	// changes; nil leaves them empty.
 	History HistorySource
+	// Drills serves /api/v1/drills (the drill audit log); nil lists none.
+	Drills DrillSource
 }
 
 // HistorySource lists the journal's events since a time.
@@ -99,6 +101,7 @@ func Handler(opts Options) http.Handler {
 	})
 	mux.HandleFunc("GET /api/v1/events", serveEvents(opts))
 	mux.HandleFunc("GET /api/v1/report", serveReport(opts))
+	mux.HandleFunc("GET /api/v1/drills", serveDrills(opts))
 	for path, h := range opts.Extra {
 		mux.Handle(path, h)
 	}

@@ -235,7 +235,7 @@ func runDaemon(cfg *config.Config, o options, logger *slog.Logger, sig *daemonSi
 	})
 	handler := spofweb.Handler(spofweb.Options{
 		Host: hostname(), Source: a, Metrics: metrics,
-		Logger: logger, Version: version.Version, Ready: a.Ready, History: a,
+		Logger: logger, Version: version.Version, Ready: a.Ready, History: a, Drills: drillLogSource{drillLogPath(o.paths.state)},
 		Extra:  map[string]http.Handler{"GET /api/v1/alerts": http.HandlerFunc(a.serveAlerts)},
 		Panels: []spofweb.Panel{notificationsPanel{a}},
 	})

@@ -16,6 +16,7 @@ import (
 	"github.com/spofwatch/spofwatch/bonding"
 	"github.com/spofwatch/spofwatch/collectors"
 	"github.com/spofwatch/spofwatch/config"
+	"github.com/spofwatch/spofwatch/drill"
 	"github.com/spofwatch/spofwatch/raid"
 	"github.com/spofwatch/spofwatch/spof"
 )
@@ -120,12 +121,23 @@ var hostSpec = collectorSpec{name: "host", interval: 10 * time.Minute, timeout: 
 	return collectors.NewHost(collectors.HostOptions{ProcPath: p.proc, SysPath: p.sys, RootPath: p.root, Logger: log}), nil
 }}
 
+// drillsSpec reads the drill audit log in the state directory: always on
+// (a failed drill must never be dropped by a flag), cheap (one stat when
+// the log is unchanged), and read-only, so the daemon stays unprivileged.
+var drillsSpec = collectorSpec{name: "drills", interval: 15 * time.Second, timeout: 5 * time.Second, build: func(cfg *config.Config, p paths, log *slog.Logger) (agent.Collector, error) {
+	return collectors.NewDrills(collectors.DrillsOptions{Path: drillLogPath(p.state), Logger: log}), nil
+}}
+
+// drillLogPath is the drill audit log in the state directory, where
+// `spofwatch drill` appends (drill.LogPath).
+func drillLogPath(stateDir string) string { return drill.LogPath(stateDir) }
+
 // buildEntries builds the enabled collectors with their schedules, and the
 // event watchers that trigger them.
 func buildEntries(cfg *config.Config, o options, logger *slog.Logger) ([]agent.Entry, []watcher, error) {
 	var entries []agent.Entry
 	var watchers []watcher
-	for _, spec := range append([]collectorSpec{hostSpec}, collectorTable...) {
+	for _, spec := range append([]collectorSpec{hostSpec, drillsSpec}, collectorTable...) {
 		if on, ok := o.enabled[spec.name]; ok && !*on {
 			continue
 		}

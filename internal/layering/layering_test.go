@@ -78,6 +78,12 @@ func allRules() []rule {
 			return ours(d) && !under(d, "spof")
 		}},
 		{"collectors", "alerting and collectors never import each other", func(d string) bool { return under(d, "alerting") || under(d, "config") }},
+		// The daemon reads the drill audit log through collectors.Drills, so
+		// drill (run as root by `spofwatch drill`) must never need the
+		// adapters, the alert path or the web outputs.
+		{"drill", "collectors read the drill audit log: drill never imports collectors, alerting or web", func(d string) bool {
+			return under(d, "collectors") || under(d, "alerting") || under(d, "web")
+		}},
 	}
 	for _, s := range sources {
 		rules = append(rules, rule{s, "a source returns typed state: it never imports spof, the agent core or the adapters", func(d string) bool {
@@ -129,6 +135,8 @@ func TestRulesRecogniseBannedEdges(t *testing.T) {
 		{"agent", module + "spof", false},
 		{"config", module + "alerting", true},
 		{"config", module + "ups", false},
+		{"drill", module + "collectors", true},
+		{"drill", module + "raid", false},
 	}
 	for _, c := range cases {
 		if got := find(c.pkg).banned(c.dep); got != c.banned {

@@ -56,6 +56,7 @@ samples = {
  "chassis_cooling_fault": ("warning", "cooling/ipmi/fans", ""),
  "power_restore_always_off": ("warning", "power/ipmi/psu", ""),
  "redundancy_untested": ("warning", "storage/zfs/tank/mirror-0", ""),
+ "drill_failed": ("warning", "network/bond/bond0", ""),
  "virtual_machine": ("info", "host/dmi/virtualization", ""),
  "notice": ("info", "network/bond/bond1", "eth3"),
 }
