@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/spofwatch/spofwatch/agent"
-	"github.com/spofwatch/spofwatch/drill"
+	"github.com/spofwatch/spofwatch/drill/auditlog"
 	"github.com/spofwatch/spofwatch/spof"
 )
 
@@ -21,7 +21,7 @@ import (
 type DrillsOptions struct {
 	// Path is the audit log (drills.jsonl in the state directory).
 	Path string
-	// MaxBytes bounds one read; drill.DefaultLogReadBytes when 0.
+	// MaxBytes bounds one read; auditlog.DefaultLogReadBytes when 0.
 	MaxBytes int64
 	Logger   *slog.Logger
 }
@@ -38,12 +38,12 @@ type Drills struct {
 	runs *prometheus.Desc
 
 	mu       sync.Mutex
-	follower drill.LogFollower
-	latest   map[string]drill.Record
+	follower auditlog.LogFollower
+	latest   map[string]auditlog.Record
 	counts   map[runKey]float64
 	// corrupt are the log's unreadable lines since it was last read
 	// afresh: they stay a finding, as the drills on them are unknown.
-	corrupt  []drill.CorruptLine
+	corrupt  []auditlog.CorruptLine
 	badLines int
 }
 
@@ -59,7 +59,7 @@ func NewDrills(opts DrillsOptions) *Drills {
 		runs: prometheus.NewDesc("spofwatch_drill_runs_total",
 			"Drills that ended, by result (passed, failed, refused, or started: left running on its own), from the drill audit log; restarts from the log's contents when the log is rotated or compacted",
 			[]string{"group", "method", "result"}, nil),
-		follower: drill.LogFollower{Path: opts.Path, MaxBytes: opts.MaxBytes},
+		follower: auditlog.LogFollower{Path: opts.Path, MaxBytes: opts.MaxBytes},
 	}
 }
 
@@ -75,12 +75,12 @@ func (d *Drills) Collect(ctx context.Context) (agent.Result, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	recs, fresh, err := d.follower.Poll()
-	var corrupt *drill.CorruptLogError
+	var corrupt *auditlog.CorruptLogError
 	if err != nil && !errors.As(err, &corrupt) {
 		return agent.Result{}, err
 	}
 	if fresh || d.latest == nil {
-		d.latest, d.counts = map[string]drill.Record{}, map[runKey]float64{}
+		d.latest, d.counts = map[string]auditlog.Record{}, map[runKey]float64{}
 		d.corrupt, d.badLines = nil, 0
 	}
 	if corrupt != nil {
@@ -94,13 +94,13 @@ func (d *Drills) Collect(ctx context.Context) (agent.Result, error) {
 }
 
 // fold adds records, oldest first, to what the log said so far.
-func (d *Drills) fold(recs []drill.Record) {
+func (d *Drills) fold(recs []auditlog.Record) {
 	for _, r := range recs {
 		if r.IsFinal() {
 			d.counts[runKey{r.Group, r.Method, string(r.Result)}]++
 		}
 	}
-	for g, r := range drill.Latest(recs) {
+	for g, r := range auditlog.Latest(recs) {
 		if cur, ok := d.latest[g]; ok && r.EndedAt().Before(cur.EndedAt()) {
 			continue
 		}

@@ -13,24 +13,24 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/spofwatch/spofwatch/agent"
-	"github.com/spofwatch/spofwatch/drill"
+	"github.com/spofwatch/spofwatch/drill/auditlog"
 	"github.com/spofwatch/spofwatch/spof"
 )
 
 var drillT0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 
 // drillLines are the two audit lines of one drill: started, then final.
-func drillLines(t *testing.T, id, group string, res drill.Result, minute int, failed map[string]string) string {
+func drillLines(t *testing.T, id, group string, res auditlog.Result, minute int, failed map[string]string) string {
 	t.Helper()
-	start := drill.Record{ID: id, Group: group, Method: "bond-failover", Result: drill.ResultStarted, Started: drillT0.Add(time.Duration(minute) * time.Minute), User: "root", PID: 7}
+	start := auditlog.Record{ID: id, Group: group, Method: "bond-failover", Result: auditlog.ResultStarted, Started: drillT0.Add(time.Duration(minute) * time.Minute), User: "root", PID: 7}
 	final := start
 	final.Result, final.Finished, final.FailedMembers = res, start.Started.Add(30*time.Second), failed
-	if res == drill.ResultFailed {
+	if res == auditlog.ResultFailed {
 		final.Reason = "eth1 cannot reach gateway 10.9.0.1"
 	}
 	var b strings.Builder
-	for _, r := range []drill.Record{start, final} {
-		if res == drill.ResultRefused && r.Result == drill.ResultStarted {
+	for _, r := range []auditlog.Record{start, final} {
+		if res == auditlog.ResultRefused && r.Result == auditlog.ResultStarted {
 			continue // a refusal is one record
 		}
 		j, err := json.Marshal(r)
@@ -100,7 +100,7 @@ func TestDrillsCollector(t *testing.T) {
 	}
 
 	bond := "network/bond/bond0"
-	appendFile(t, path, drillLines(t, "a", bond, drill.ResultFailed, 0, map[string]string{"eth1": "no ARP reply"}))
+	appendFile(t, path, drillLines(t, "a", bond, auditlog.ResultFailed, 0, map[string]string{"eth1": "no ARP reply"}))
 	res := collect()
 	d := outcome(res, bond)
 	if d == nil || d.Result != spof.ProofFailed || d.FailedMembers["eth1"] != "no ARP reply" || !d.At.Equal(drillT0.Add(30*time.Second)) || d.Method != "bond-failover" {
@@ -112,7 +112,7 @@ func TestDrillsCollector(t *testing.T) {
 
 	// A refusal is counted and changes nothing; a drill of another group
 	// is its own outcome.
-	appendFile(t, path, drillLines(t, "b", bond, drill.ResultRefused, 1, nil)+drillLines(t, "c", "storage/md/md0", drill.ResultPassed, 2, nil))
+	appendFile(t, path, drillLines(t, "b", bond, auditlog.ResultRefused, 1, nil)+drillLines(t, "c", "storage/md/md0", auditlog.ResultPassed, 2, nil))
 	res = collect()
 	if d := outcome(res, bond); d == nil || d.Result != spof.ProofFailed {
 		t.Errorf("a refusal changed the bond's standing: %+v", d)
@@ -122,7 +122,7 @@ func TestDrillsCollector(t *testing.T) {
 	}
 
 	// A passing drill clears the failure.
-	appendFile(t, path, drillLines(t, "d", bond, drill.ResultPassed, 3, nil))
+	appendFile(t, path, drillLines(t, "d", bond, auditlog.ResultPassed, 3, nil))
 	res = collect()
 	if d := outcome(res, bond); d == nil || d.Result != spof.ProofPassed || len(d.FailedMembers) != 0 {
 		t.Errorf("after a passing drill: %+v", d)
@@ -139,12 +139,12 @@ func TestDrillsCollector(t *testing.T) {
 func TestDrillRunsMonotonic(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "drills.jsonl")
-	one := drillLines(t, "x", "network/bond/bond0", drill.ResultPassed, 0, nil)
+	one := drillLines(t, "x", "network/bond/bond0", auditlog.ResultPassed, 0, nil)
 	c := NewDrills(DrillsOptions{Path: path, MaxBytes: int64(3 * len(one))})
 	key := "network/bond/bond0 bond-failover passed"
 	last := 0.0
 	for i := range 20 {
-		appendFile(t, path, drillLines(t, fmt.Sprint("id", i), "network/bond/bond0", drill.ResultPassed, i, nil))
+		appendFile(t, path, drillLines(t, fmt.Sprint("id", i), "network/bond/bond0", auditlog.ResultPassed, i, nil))
 		res, err := c.Collect(context.Background())
 		if err != nil {
 			t.Fatal(err)
@@ -156,7 +156,7 @@ func TestDrillRunsMonotonic(t *testing.T) {
 		last = n
 	}
 	// Compacted to the last drill: the counter restarts (a reset).
-	if err := os.WriteFile(path, []byte(drillLines(t, "id19", "network/bond/bond0", drill.ResultPassed, 19, nil)), 0o640); err != nil {
+	if err := os.WriteFile(path, []byte(drillLines(t, "id19", "network/bond/bond0", auditlog.ResultPassed, 19, nil)), 0o640); err != nil {
 		t.Fatal(err)
 	}
 	res, err := c.Collect(context.Background())
@@ -174,7 +174,7 @@ func TestDrillsCorruptAndUnreadable(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "drills.jsonl")
 	bond := "network/bond/bond0"
-	appendFile(t, path, drillLines(t, "a", bond, drill.ResultFailed, 0, map[string]string{"eth1": "x"})+"{not json\n")
+	appendFile(t, path, drillLines(t, "a", bond, auditlog.ResultFailed, 0, map[string]string{"eth1": "x"})+"{not json\n")
 	c := NewDrills(DrillsOptions{Path: path})
 	for i := range 2 { // the finding stays on the next, unchanged, read
 		res, err := c.Collect(context.Background())
@@ -189,7 +189,7 @@ func TestDrillsCorruptAndUnreadable(t *testing.T) {
 		}
 	}
 	// Rewritten without the bad line: clean.
-	if err := os.WriteFile(path, []byte(drillLines(t, "a", bond, drill.ResultFailed, 0, nil)), 0o640); err != nil {
+	if err := os.WriteFile(path, []byte(drillLines(t, "a", bond, auditlog.ResultFailed, 0, nil)), 0o640); err != nil {
 		t.Fatal(err)
 	}
 	res, err := c.Collect(context.Background())

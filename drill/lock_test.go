@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/spofwatch/spofwatch/drill/auditlog"
 )
 
 // flock belongs to the open file description: two opens in one process
@@ -67,7 +69,7 @@ func TestSecondDrillRefused(t *testing.T) {
 	if code := first.ProcessState.ExitCode(); code != ExitFailed {
 		t.Errorf("interrupted drill exited %d, want %d", code, ExitFailed)
 	}
-	recs := readLog(t, LogPath(dir))
+	recs := readLog(t, auditlog.LogPath(dir))
 	var refused, interrupted bool
 	for _, r := range recs {
 		switch r.Group {

@@ -138,7 +138,7 @@ func TestMdCheckWithoutWaitStarts(t *testing.T) {
 	}
 }
 
-// Interrupted while following: the method stops the check it started
+// auditlog.Interrupted while following: the method stops the check it started
 // (writes idle) and says so.
 func TestMdCheckCancelStopsCheck(t *testing.T) {
 	sys := mdTree(t, nil)

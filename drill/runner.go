@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/spofwatch/spofwatch/drill/auditlog"
 	"github.com/spofwatch/spofwatch/spof"
 )
 
@@ -185,11 +186,11 @@ func Run(ctx context.Context, gr spof.GroupResult, m Method, o Options) Report {
 		rep.Plan = append([]string{
 			fmt.Sprintf("check %s is %s with every member ok (it is)", gr.Group.ID, spof.StateRedundant),
 			"take the drill lock " + LockPath(o.StateDir) + " (refuse if another drill holds it)",
-			"append a started record to " + LogPath(o.StateDir),
+			"append a started record to " + auditlog.LogPath(o.StateDir),
 		}, plan...)
 		rep.Plan = append(rep.Plan,
 			fmt.Sprintf("stop and restore after %s, or on SIGINT/SIGTERM/SIGHUP", timeout),
-			"append the final record to "+LogPath(o.StateDir))
+			"append the final record to "+auditlog.LogPath(o.StateDir))
 		return rep
 	}
 
@@ -199,7 +200,7 @@ func Run(ctx context.Context, gr spof.GroupResult, m Method, o Options) Report {
 		rep.Result, rep.Reason, rep.Started, rep.Finished = ResultRefused, reason, t, t
 		if audit {
 			rec.Result, rec.Reason, rec.Started, rec.Finished = ResultRefused, reason, t, t
-			if err := AppendLog(LogPath(o.StateDir), rec); err != nil {
+			if err := auditlog.AppendLog(auditlog.LogPath(o.StateDir), rec); err != nil {
 				rep.Details = append(rep.Details, "not recorded: "+err.Error())
 			}
 		}
@@ -220,7 +221,7 @@ func Run(ctx context.Context, gr spof.GroupResult, m Method, o Options) Report {
 
 	rep.Started = now()
 	rec.Started, rec.Result = rep.Started, ResultStarted
-	if err := AppendLog(LogPath(o.StateDir), rec); err != nil {
+	if err := auditlog.AppendLog(auditlog.LogPath(o.StateDir), rec); err != nil {
 		return refuse(fmt.Sprintf("cannot write the audit log, so the drill was not started: %v", err), false)
 	}
 
@@ -249,8 +250,14 @@ func Run(ctx context.Context, gr spof.GroupResult, m Method, o Options) Report {
 
 	rec.Result, rec.Reason, rec.Finished = rep.Result, rep.Reason, rep.Finished
 	rec.Details, rec.FailedMembers = rep.Details, rep.FailedMembers
-	if err := AppendLog(LogPath(o.StateDir), rec); err != nil {
+	if err := auditlog.AppendLog(auditlog.LogPath(o.StateDir), rec); err != nil {
 		rep.Details = append(rep.Details, "final record not written: "+err.Error())
 	}
 	return rep
+}
+
+// newID returns a drill ID: unique enough to pair a started record with
+// its final one in one host's log.
+func newID(pid int, started int64) string {
+	return fmt.Sprintf("%x-%d", started, pid)
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spofwatch/spofwatch/drill/auditlog"
 	"github.com/spofwatch/spofwatch/spof"
 )
 
@@ -78,7 +79,7 @@ func TestRunOutcomes(t *testing.T) {
 			if rep.Started.IsZero() || rep.Finished.Before(rep.Started) {
 				t.Errorf("started %v finished %v", rep.Started, rep.Finished)
 			}
-			recs := readLog(t, LogPath(dir))
+			recs := readLog(t, auditlog.LogPath(dir))
 			if len(recs) != 2 || recs[0].Result != ResultStarted || recs[1].Result != tc.wantResult || recs[0].ID != recs[1].ID ||
 				recs[1].Reason != rep.Reason || recs[1].User != "ops" || recs[1].PID != 7 || recs[1].Method != "test" {
 				t.Errorf("audit log %+v", recs)
@@ -123,7 +124,7 @@ func TestRunRefusesUnlessRedundant(t *testing.T) {
 			if m.runs != 0 {
 				t.Error("method ran")
 			}
-			recs := readLog(t, LogPath(dir))
+			recs := readLog(t, auditlog.LogPath(dir))
 			if len(recs) != 1 || recs[0].Result != ResultRefused || recs[0].Reason != rep.Reason || recs[0].Finished.IsZero() {
 				t.Errorf("audit log %+v", recs)
 			}
@@ -132,7 +133,7 @@ func TestRunRefusesUnlessRedundant(t *testing.T) {
 			}
 			// A dry run says the same, and records nothing.
 			dry := Run(context.Background(), tc.gr, m, Options{StateDir: dir, DryRun: true})
-			if dry.Result != ResultRefused || dry.Reason != rep.Reason || len(readLog(t, LogPath(dir))) != 1 {
+			if dry.Result != ResultRefused || dry.Reason != rep.Reason || len(readLog(t, auditlog.LogPath(dir))) != 1 {
 				t.Errorf("dry run %+v", dry)
 			}
 		})
@@ -149,7 +150,7 @@ func TestRunDryRun(t *testing.T) {
 		t.Errorf("dry run %+v (runs %d)", rep, m.runs)
 	}
 	plan := strings.Join(rep.Plan, "\n")
-	for _, want := range []string{"do the thing", "undo the thing", LockPath(dir), LogPath(dir), "stop and restore after 10m0s"} {
+	for _, want := range []string{"do the thing", "undo the thing", LockPath(dir), auditlog.LogPath(dir), "stop and restore after 10m0s"} {
 		if !strings.Contains(plan, want) {
 			t.Errorf("plan lacks %q:\n%s", want, plan)
 		}
@@ -178,7 +179,7 @@ func TestRunRefusesWithoutAuditLog(t *testing.T) {
 	}
 	// A log path that cannot be written, in a usable directory.
 	dir := t.TempDir()
-	if err := os.Mkdir(LogPath(dir), 0o755); err != nil {
+	if err := os.Mkdir(auditlog.LogPath(dir), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	rep = Run(context.Background(), redundantGroup("storage/md/md0"), m, Options{StateDir: dir})

@@ -130,7 +130,7 @@ func TestZpoolScrubWithoutWaitStarts(t *testing.T) {
 	}
 }
 
-// Interrupted while following: the method stops the scrub it started.
+// auditlog.Interrupted while following: the method stops the scrub it started.
 func TestZpoolScrubCancelStops(t *testing.T) {
 	bin, dir := stubZpool(t, "", zpoolStatus("ONLINE", scanOld), zpoolStatus("ONLINE", scanRunning))
 	ctx, cancel := context.WithCancel(context.Background())

@@ -82,6 +82,11 @@ type drillListEntry struct {
 func runDrillList(o options, do drillOptions, stdout, stderr io.Writer, logger *slog.Logger) int {
 	ctx, stop := drillSignals()
 	defer stop()
+	// Readiness is judged on what the sources say now, without earlier
+	// drills' verdicts: a member failed only by a past drill must not
+	// block the re-drill that can clear it. The drill's own record still
+	// goes to the log, and the daemon applies it.
+	o.enabled = withoutDrillLog(o.enabled)
 	cfg, snap, code := drillSetup(ctx, o, stderr, logger)
 	if snap == nil {
 		return code
@@ -154,6 +159,11 @@ func runDrillRun(o options, do drillOptions, stdout, stderr io.Writer, logger *s
 	}
 	ctx, stop := drillSignals()
 	defer stop()
+	// Readiness is judged on what the sources say now, without earlier
+	// drills' verdicts: a member failed only by a past drill must not
+	// block the re-drill that can clear it. The drill's own record still
+	// goes to the log, and the daemon applies it.
+	o.enabled = withoutDrillLog(o.enabled)
 	cfg, snap, code := drillSetup(ctx, o, stderr, logger)
 	if snap == nil {
 		return code
@@ -188,6 +198,18 @@ func runDrillRun(o options, do drillOptions, stdout, stderr io.Writer, logger *s
 		fmt.Fprintf(stderr, "spofwatch: write output: %v\n", err)
 	}
 	return rep.ExitCode()
+}
+
+// withoutDrillLog is the collector switches with the drill audit log's
+// reader turned off.
+func withoutDrillLog(enabled map[string]*bool) map[string]*bool {
+	out := make(map[string]*bool, len(enabled)+1)
+	for k, v := range enabled {
+		out[k] = v
+	}
+	off := false
+	out[drillsSpec.name] = &off
+	return out
 }
 
 // runScheduled is the timer's run: for each group in turn, the drill it

@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"github.com/spofwatch/spofwatch/drill"
+	"github.com/spofwatch/spofwatch/drill/auditlog"
 	"github.com/spofwatch/spofwatch/raid/raidtest"
+	"github.com/spofwatch/spofwatch/report"
 )
 
 // drillHost is a host with one raid1 md0 (vda, vdb; the second leg in
@@ -52,7 +54,7 @@ func (h drillHost) syncAction(t *testing.T) string {
 
 func (h drillHost) records(t *testing.T) []drill.Record {
 	t.Helper()
-	f, err := os.Open(drill.LogPath(h.state))
+	f, err := os.Open(auditlog.LogPath(h.state))
 	if os.IsNotExist(err) {
 		return nil
 	}
@@ -278,5 +280,37 @@ func TestDrillSIGTERMStopsCheck(t *testing.T) {
 	recs := h.records(t)
 	if len(recs) != 2 || recs[1].Result != drill.ResultFailed || !strings.Contains(recs[1].Reason, "the check of md0 was stopped") {
 		t.Errorf("audit log %+v", recs)
+	}
+}
+
+// A member failed only by an earlier drill does not block the re-drill
+// that can clear it: readiness is judged on what the sources say now,
+// while check still shows the drill's verdict.
+func TestDrillReadinessIgnoresEarlierDrillVerdict(t *testing.T) {
+	h := newDrillHost(t, "in_sync")
+	if err := os.MkdirAll(h.state, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	ended := time.Now().Add(-time.Hour).UTC()
+	for _, r := range []drill.Record{
+		{ID: "x", Group: "storage/md/md0", Method: "md-check", Result: drill.ResultStarted, Started: ended.Add(-time.Minute)},
+		{ID: "x", Group: "storage/md/md0", Method: "md-check", Result: drill.ResultFailed, Started: ended.Add(-time.Minute), Finished: ended,
+			Reason: "read errors on vdb", FailedMembers: map[string]string{"vdb": "read errors during check"}},
+	} {
+		if err := auditlog.AppendLog(auditlog.LogPath(h.state), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	args := []string{"--path.sysfs=" + h.sys, "--path.procfs=" + h.proc, "--path.state=" + h.state, "--config.file=" + os.DevNull, "--format=json"}
+	for _, c := range []string{"mounts", "uplink", "zfs", "megaraid", "bonding", "ipmi", "ups"} {
+		args = append(args, "--no-collector."+c)
+	}
+	r, code := checkJSON(t, args...)
+	if g := reportGroup(t, r, "storage/md/md0"); code != report.ExitCritical || g.State != "redundancy_lost" {
+		t.Fatalf("check after the failed drill: exit %d, %s; want 2, redundancy_lost", code, g.State)
+	}
+	out, errOut, code := h.execDrill(t, "", "run", "storage/md/md0", "--dry-run")
+	if code != drill.ExitPassed || strings.Contains(out, "refused") {
+		t.Errorf("dry run after a failed drill: exit %d, want 0 (not refused)\n%s%s", code, out, errOut)
 	}
 }

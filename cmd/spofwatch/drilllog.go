@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/spofwatch/spofwatch/drill"
+	"github.com/spofwatch/spofwatch/drill/auditlog"
 	spofweb "github.com/spofwatch/spofwatch/web"
 )
 
@@ -17,15 +17,15 @@ type drillLogSource struct{ path string }
 
 func (s drillLogSource) DrillLog(limit int) (spofweb.DrillLog, error) {
 	var out spofweb.DrillLog
-	recs, err := drill.ReadLog(s.path, drill.DefaultLogReadBytes)
-	var corrupt *drill.CorruptLogError
+	recs, err := auditlog.ReadLog(s.path, auditlog.DefaultLogReadBytes)
+	var corrupt *auditlog.CorruptLogError
 	switch {
 	case errors.As(err, &corrupt):
 		out.Problem = corrupt.Error()
 	case err != nil:
 		return out, err
 	}
-	for _, r := range drill.Interrupted(recs) {
+	for _, r := range auditlog.Interrupted(recs) {
 		out.Interrupted = append(out.Interrupted, r.ID)
 	}
 	slices.Reverse(recs)

@@ -16,7 +16,7 @@ import (
 	"github.com/spofwatch/spofwatch/bonding"
 	"github.com/spofwatch/spofwatch/collectors"
 	"github.com/spofwatch/spofwatch/config"
-	"github.com/spofwatch/spofwatch/drill"
+	"github.com/spofwatch/spofwatch/drill/auditlog"
 	"github.com/spofwatch/spofwatch/raid"
 	"github.com/spofwatch/spofwatch/spof"
 )
@@ -129,8 +129,8 @@ var drillsSpec = collectorSpec{name: "drills", interval: 15 * time.Second, timeo
 }}
 
 // drillLogPath is the drill audit log in the state directory, where
-// `spofwatch drill` appends (drill.LogPath).
-func drillLogPath(stateDir string) string { return drill.LogPath(stateDir) }
+// `spofwatch drill` appends (auditlog.LogPath).
+func drillLogPath(stateDir string) string { return auditlog.LogPath(stateDir) }
 
 // buildEntries builds the enabled collectors with their schedules, and the
 // event watchers that trigger them.

@@ -1,4 +1,4 @@
-package drill
+package auditlog
 
 import (
 	"encoding/json"
@@ -172,10 +172,4 @@ func cut(s string, n int) string {
 		i--
 	}
 	return s[:i] + mark
-}
-
-// newID returns a drill ID: unique enough to pair a started record with
-// its final one in one host's log.
-func newID(pid int, started int64) string {
-	return fmt.Sprintf("%x-%d", started, pid)
 }

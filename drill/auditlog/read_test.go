@@ -1,4 +1,4 @@
-package drill
+package auditlog
 
 import (
 	"encoding/json"
