@@ -119,8 +119,6 @@ func TestVM(t *testing.T) {
 	}
 	agent := filepath.Join(dir, "vmguest")
 	goBuild(t, agent, "./test/vm/guest")
-	drillprobe := filepath.Join(dir, "drillprobe")
-	goBuild(t, drillprobe, "./test/vm/drillprobe")
 	mdadm, err := exec.LookPath("mdadm")
 	if err != nil {
 		t.Fatal("mdadm not found: install mdadm")
@@ -138,7 +136,7 @@ func TestVM(t *testing.T) {
 	err = Initramfs{
 		KernelVersion: kver,
 		Modules:       DefaultModules,
-		Static:        map[string]string{guestSpofwatch: spofwatch, "/bin/vmguest": agent, guestDrillprobe: drillprobe},
+		Static:        map[string]string{guestSpofwatch: spofwatch, "/bin/vmguest": agent},
 		Dynamic:       map[string]string{"/sbin/mdadm": mdadm, "/sbin/smartctl": smartctl},
 		Files:         map[string][]byte{"/etc/vm/plan.json": planJSON},
 		NICs:          nics,
