@@ -33,6 +33,9 @@ var DefaultModules = []Module{
 	// max_bonds=0: no bond0 at load time; scenarios create their bonds.
 	{Name: "bonding", Params: "max_bonds=0"},
 	{Name: "ipmi_msghandler"}, {Name: "ipmi_devintf"}, {Name: "ipmi_si"},
+	// NVMe over PCI (nvme pulls nvme-core, t10-pi and the CRCs from
+	// modules.dep): the disk health scenario's controller.
+	{Name: "nvme"},
 }
 
 // Initramfs describes the guest's root filesystem.

@@ -13,14 +13,25 @@ import "fmt"
 //	10-11 vdk-l  md4 raid0
 //	12-13 vdm-n  md5 raid1 left inactive
 //	14-15 vdo-p  md6 raid1 with bitmap (latency)
+//	16    vdq    md20 raid1 with the health NVMe (diskhealth)
 var testDisks = func() []Disk {
-	d := make([]Disk, 16)
+	d := make([]Disk, 17)
 	for i := range d {
 		d[i] = Disk{SizeMiB: 32}
 	}
 	d[9] = Disk{SizeMiB: 64, Partitions: []int{24, 24}}
 	return d
 }()
+
+// Extra devices beside the virtio disks (Machine.Images and Extra), in
+// this order: the disk health NVMe (controller nvmehealth, serial health1,
+// its smart_critical_warning set over QMP). Add new ones at the end.
+var testImages = map[string]Disk{"nvme-health.img": {SizeMiB: 32}}
+
+var testExtra = []string{
+	"-drive", "file={dir}/nvme-health.img,if=none,id=nvh,format=raw",
+	"-device", "nvme,serial=health1,id=nvmehealth,drive=nvh",
+}
 
 // NICs: the guest names each after its QEMU netdev (the set_link name).
 // Hubs wire NICs together; la*/lb* are two 802.3ad bonds cabled to each

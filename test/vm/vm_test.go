@@ -48,7 +48,7 @@ var harnessScenarios = []scenario.Scenario{
 // allScenarios is every scenario, in boot order. Add new areas here.
 func allScenarios() []scenario.Scenario {
 	var all []scenario.Scenario
-	for _, s := range [][]scenario.Scenario{harnessScenarios, raidScenarios, bondingScenarios, ipmiScenarios} {
+	for _, s := range [][]scenario.Scenario{harnessScenarios, raidScenarios, bondingScenarios, ipmiScenarios, diskhealthScenarios} {
 		all = append(all, s...)
 	}
 	return all
@@ -57,6 +57,10 @@ func allScenarios() []scenario.Scenario {
 const (
 	guestSpofwatch = "/usr/bin/spofwatch"
 	guestAPI       = "127.0.0.1:9847"
+	// guestDiskhealthTest is the diskhealth package's test binary: the
+	// disk health scenario runs its device test and benchmark in the guest
+	// (the raw log page for fixtures, the cost of one real ioctl).
+	guestDiskhealthTest = "/bin/diskhealth.test"
 )
 
 // TestVM boots one Debian kernel under QEMU and runs every scenario in it.
@@ -98,6 +102,8 @@ func TestVM(t *testing.T) {
 	}
 	agent := filepath.Join(dir, "vmguest")
 	goBuild(t, agent, "./test/vm/guest")
+	dhTest := filepath.Join(dir, "diskhealth.test")
+	goTestBuild(t, dhTest, "./diskhealth")
 	mdadm, err := exec.LookPath("mdadm")
 	if err != nil {
 		t.Fatal("mdadm not found: install mdadm")
@@ -114,7 +120,7 @@ func TestVM(t *testing.T) {
 	err = Initramfs{
 		KernelVersion: kver,
 		Modules:       DefaultModules,
-		Static:        map[string]string{guestSpofwatch: spofwatch, "/bin/vmguest": agent},
+		Static:        map[string]string{guestSpofwatch: spofwatch, "/bin/vmguest": agent, guestDiskhealthTest: dhTest},
 		Dynamic:       map[string]string{"/sbin/mdadm": mdadm},
 		Files:         map[string][]byte{"/etc/vm/plan.json": planJSON},
 		NICs:          nics,
@@ -138,6 +144,7 @@ func TestVM(t *testing.T) {
 	m := &Machine{
 		Kernel: "/boot/vmlinuz-" + kver, Initrd: initrd, Dir: sockDir,
 		Disks: testDisks, NICs: testNICs, IPMI: sim,
+		Images: testImages, Extra: testExtra,
 		Timeout: 10 * time.Minute, Logf: t.Logf,
 		Accel: os.Getenv("SPOFWATCH_VM_ACCEL"), KVMDevice: os.Getenv("SPOFWATCH_VM_KVM_DEVICE"),
 	}
@@ -272,6 +279,12 @@ func judge(t *testing.T, plan scenario.Plan, out *Outcome) {
 					}
 					for _, e := range scenario.Verify(rep, st.Check.Expect) {
 						t.Errorf("step %q: %s", st.Name, e)
+					}
+				}
+				for _, l := range strings.Split(r.Log, "\n") {
+					// Figures a step measured in the guest (benchmarks).
+					if strings.HasPrefix(l, "FIGURE ") || strings.HasPrefix(l, "Benchmark") {
+						t.Logf("step %q: %s", st.Name, l)
 					}
 				}
 				if st.Latency != nil {
@@ -421,6 +434,21 @@ func goBuild(t *testing.T, out, pkg string) {
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+	}
+}
+
+// goTestBuild compiles a package's tests into a static binary for the guest.
+func goTestBuild(t *testing.T, out, pkg string) {
+	t.Helper()
+	root, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatalf("go env GOMOD: %v", err)
+	}
+	cmd := exec.Command("go", "test", "-c", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
+	cmd.Dir = filepath.Dir(strings.TrimSpace(string(root)))
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go test -c %s: %v\n%s", pkg, err, b)
 	}
 }
 
