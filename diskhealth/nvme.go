@@ -108,9 +108,11 @@ func CriticalWarningWords(w uint8) []string {
 	return out
 }
 
-// Judge applies the verdict rules to the log page: a read-only medium is
-// failing (the drive refuses writes: in a mirror it will be kicked out at
-// the next write); any other critical warning bit, available spare below
+// Judge applies the verdict rules to the log page: a read-only medium
+// (bit 3) is failing (the drive refuses writes: in a mirror it is kicked
+// out at the next write); any other critical warning bit (the persistent
+// memory region's read-only bit 5 included: it does not stop the
+// namespace's writes), available spare below
 // its threshold, or rated endurance used up (percentage_used >= 100) is
 // degraded. Media errors alone are exported, not judged: a few are
 // recovered by the array, and the drive raises bit 2 when they matter.
@@ -119,7 +121,7 @@ func (l NVMeSMARTLog) Judge() (Verdict, []string) {
 	var problems []string
 	if l.CriticalWarning != 0 {
 		v = VerdictDegraded
-		if l.CriticalWarning&(NVMeWarnReadOnly|NVMeWarnPMRReadOnly) != 0 {
+		if l.CriticalWarning&NVMeWarnReadOnly != 0 {
 			v = VerdictFailing
 		}
 		problems = append(problems, fmt.Sprintf("critical warning 0x%02x: %s",

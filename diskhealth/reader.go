@@ -104,7 +104,10 @@ func (r *Reader) Read(ctx context.Context, disk string) Health {
 		subsys, _ = dd.Readlink("subsystem")
 		dd.Close()
 	}
-	switch filepath.Base(subsys) {
+	if subsys != "" {
+		subsys = filepath.Base(subsys)
+	}
+	switch subsys {
 	case "nvme":
 		return r.readNVMe(ctx, root, disk, filepath.Base(devLink))
 	case "nvme-subsystem":
@@ -130,7 +133,7 @@ func (r *Reader) Read(ctx context.Context, disk string) Health {
 	case "":
 		h.Reason = fmt.Sprintf("%s is not a physical disk (no device in sysfs)", disk)
 	default:
-		h.Reason = fmt.Sprintf("%s sits on bus %s, which has no health source here", disk, filepath.Base(subsys))
+		h.Reason = fmt.Sprintf("%s sits on bus %s, which has no health source here", disk, subsys)
 	}
 	return h
 }
