@@ -167,3 +167,16 @@ func FuzzParseNVMeSMARTLog(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkParseNVMeSMARTLog is the CPU part of one NVMe health read
+// (decode and verdict); the ioctl is BenchmarkNVMeDeviceRead.
+func BenchmarkParseNVMeSMARTLog(b *testing.B) {
+	page := loadHex(b, "qemu-7.2-nvme-smart-log-critical-warning-1.hex")
+	for b.Loop() {
+		l, err := ParseNVMeSMARTLog(page)
+		if err != nil {
+			b.Fatal(err)
+		}
+		l.Health("nvme0n1", "nvme0")
+	}
+}
