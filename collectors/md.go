@@ -31,6 +31,9 @@ type MdOptions struct {
 	// shared_failure_domain, which is true but may be accepted by design.
 	NoControllerDomain bool
 	Logger             *slog.Logger
+	// Health, when set, marks members whose disk reports a health problem
+	// (the diskhealth collector's overlay).
+	Health *DiskHealth
 	// Now is the clock that dates a finished check (default time.Now).
 	Now func() time.Time
 }
@@ -148,6 +151,7 @@ func (c *MdCollector) Collect(ctx context.Context) (agent.Result, error) {
 	if len(res.Groups) == 0 {
 		return agent.Result{}, agent.ErrNoData
 	}
+	c.opts.Health.Mark(ctx, res.Groups)
 	return res, nil
 }
 

@@ -22,6 +22,8 @@ type MountsOptions struct {
 	// Extra mountpoints to watch beside /, /boot, /boot/efi and /var.
 	Extra  []string
 	Logger *slog.Logger
+	// Health, when set, marks members whose disk reports a health problem.
+	Health *DiskHealth
 }
 
 // Mounts reports each important filesystem as a storage group whose members
@@ -92,6 +94,7 @@ func (m *Mounts) Collect(ctx context.Context) (agent.Result, error) {
 		}
 		res.Groups = append(res.Groups, mountGroup(sb, mi))
 	}
+	m.opts.Health.Mark(ctx, res.Groups)
 	return res, nil
 }
 

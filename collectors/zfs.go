@@ -34,6 +34,8 @@ type ZFSOptions struct {
 	// reads the kstat state files. Default 5m; 0 below means always.
 	FullInterval time.Duration
 	Logger       *slog.Logger
+	// Health, when set, marks members whose disk reports a health problem.
+	Health *DiskHealth
 }
 
 // ZFSCollector reports each top-level vdev of every pool as a group
@@ -83,7 +85,7 @@ func (c *ZFSCollector) Collect(ctx context.Context) (agent.Result, error) {
 	defer c.mu.Unlock()
 	states, kerr := raid.ReadKstatStates(c.opts.ProcPath)
 	if c.last != nil && kerr == nil && maps.Equal(states, c.lastStates) && time.Since(c.lastFull) < c.opts.FullInterval {
-		return *c.last, nil
+		return c.withHealth(ctx, *c.last), nil
 	}
 	pools, err := c.cmd.Status(ctx)
 	switch {
@@ -105,7 +107,18 @@ func (c *ZFSCollector) Collect(ctx context.Context) (agent.Result, error) {
 		res.Metrics = append(res.Metrics, c.metrics(p)...)
 	}
 	c.last, c.lastStates, c.lastFull = &res, states, time.Now()
-	return res, nil
+	return c.withHealth(ctx, res), nil
+}
+
+// withHealth applies the disk health overlay to a copy of the result, so
+// the zpool reading kept between full runs stays as zpool said it.
+func (c *ZFSCollector) withHealth(ctx context.Context, res agent.Result) agent.Result {
+	if c.opts.Health == nil {
+		return res
+	}
+	res.Groups = cloneGroups(res.Groups)
+	c.opts.Health.Mark(ctx, res.Groups)
+	return res
 }
 
 func (c *ZFSCollector) metrics(p raid.Zpool) []prometheus.Metric {

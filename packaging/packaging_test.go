@@ -772,3 +772,39 @@ func TestDrillUnits(t *testing.T) {
 		}
 	}
 }
+
+// The disk health grant is a drop-in shipped as an example only (off by
+// default), and grants exactly what the health reads need: CAP_SYS_ADMIN
+// (NVMe Get Log Page), CAP_SYS_RAWIO (SG_IO ATA pass-through), read access
+// to NVMe controllers and SCSI disks, group disk for /dev/sdX.
+func TestDiskHealthDropIn(t *testing.T) {
+	unit := unitFile(t, "systemd/spofwatch.service.d/disk-health.conf")
+	svc := unit["Service"]
+	want := map[string][]string{
+		"AmbientCapabilities":   {"CAP_SYS_ADMIN CAP_SYS_RAWIO"},
+		"CapabilityBoundingSet": {"CAP_SYS_ADMIN CAP_SYS_RAWIO"},
+		"SupplementaryGroups":   {"disk"},
+		"DeviceAllow":           {"char-nvme r", "block-sd r"},
+	}
+	if len(unit) != 1 || len(svc) != len(want) {
+		t.Errorf("drop-in sets %v, want exactly %v in [Service]", unit, want)
+	}
+	for k, v := range want {
+		if !slices.Equal(svc[k], v) {
+			t.Errorf("%s=%q, want %q", k, svc[k], v)
+		}
+	}
+	b, err := os.ReadFile("nfpm.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, "dst:") && (strings.Contains(l, "disk-health") || strings.Contains(l, "spofwatch-nvme")) &&
+			!strings.Contains(l, "/usr/share/doc/spofwatch/examples/disk-health/") {
+			t.Errorf("disk health grant installed where it takes effect: %s", strings.TrimSpace(l))
+		}
+	}
+	if !strings.Contains(string(b), "dst: /usr/share/doc/spofwatch/examples/disk-health/disk-health.conf") {
+		t.Error("the drop-in is not shipped as an example")
+	}
+}

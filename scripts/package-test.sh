@@ -141,6 +141,8 @@ deb_files="/etc/default/spofwatch
 /usr/share/doc/spofwatch/README.md
 /usr/share/doc/spofwatch/changelog.Debian.gz
 /usr/share/doc/spofwatch/copyright
+/usr/share/doc/spofwatch/examples/disk-health/61-spofwatch-nvme.rules
+/usr/share/doc/spofwatch/examples/disk-health/disk-health.conf
 /usr/share/doc/spofwatch/examples/grafana/spofwatch.json
 /usr/share/doc/spofwatch/examples/prometheus/alertmanager.example.yml
 /usr/share/doc/spofwatch/examples/prometheus/prometheus.example.yml
@@ -148,7 +150,7 @@ deb_files="/etc/default/spofwatch
 /usr/share/man/man1/spofwatch.1.gz
 /var/lib/spofwatch"
 # dpkg -L also lists every parent directory; compare the package's own paths.
-got=$(inroot "$root" dpkg -L spofwatch | grep -Ev '^/\.$|^/(etc|etc/default|lib|lib/systemd|lib/systemd/system|lib/udev|lib/udev/rules.d|usr|usr/bin|usr/share|usr/share/doc|usr/share/doc/spofwatch|usr/share/doc/spofwatch/examples|usr/share/doc/spofwatch/examples/grafana|usr/share/doc/spofwatch/examples/prometheus|usr/share/man|usr/share/man/man1|var|var/lib)$' | LC_ALL=C sort)
+got=$(inroot "$root" dpkg -L spofwatch | grep -Ev '^/\.$|^/(etc|etc/default|lib|lib/systemd|lib/systemd/system|lib/udev|lib/udev/rules.d|usr|usr/bin|usr/share|usr/share/doc|usr/share/doc/spofwatch|usr/share/doc/spofwatch/examples|usr/share/doc/spofwatch/examples/disk-health|usr/share/doc/spofwatch/examples/grafana|usr/share/doc/spofwatch/examples/prometheus|usr/share/man|usr/share/man/man1|var|var/lib)$' | LC_ALL=C sort)
 if [ "$got" = "$deb_files" ]; then ok "deb file list"; else bad "deb file list:"; diff <(echo "$deb_files") <(echo "$got") || true; fi
 check "deb conffiles" "/etc/default/spofwatch /etc/spofwatch/spofwatch.yml" \
   "$(inroot "$root" dpkg-query -W -f='${Conffiles}' spofwatch | awk 'NF { print $1 }' | LC_ALL=C sort | xargs)"
@@ -233,6 +235,8 @@ rpm_expect="drwxr-xr-x root root /etc/spofwatch
 -rw-r--r-- root root /usr/lib/systemd/system/spofwatch.service
 -rw-r--r-- root root /usr/lib/udev/rules.d/60-spofwatch-ipmi.rules
 -rw-r--r-- root root /usr/share/doc/spofwatch/README.md
+-rw-r--r-- root root /usr/share/doc/spofwatch/examples/disk-health/61-spofwatch-nvme.rules
+-rw-r--r-- root root /usr/share/doc/spofwatch/examples/disk-health/disk-health.conf
 -rw-r--r-- root root /usr/share/doc/spofwatch/examples/grafana/spofwatch.json
 -rw-r--r-- root root /usr/share/doc/spofwatch/examples/prometheus/alertmanager.example.yml
 -rw-r--r-- root root /usr/share/doc/spofwatch/examples/prometheus/prometheus.example.yml

@@ -8,10 +8,12 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"time"
 
 	"github.com/spofwatch/spofwatch/agent"
+	"github.com/spofwatch/spofwatch/diskhealth"
 
 	"github.com/spofwatch/spofwatch/bonding"
 	"github.com/spofwatch/spofwatch/collectors"
@@ -25,6 +27,11 @@ type paths struct {
 	proc, sys, root string
 	// state is the state directory (--path.state): the history journal.
 	state string
+	// health is the disk health overlay shared by the storage collectors
+	// and the diskhealth collector of one generation; nil when
+	// --no-collector.diskhealth. (Not a path: it rides along because every
+	// build function already receives paths.)
+	health *collectors.DiskHealth
 }
 
 // collectorSpec is one row of the collector table: how to build a collector
@@ -50,18 +57,18 @@ type watcher struct {
 // Nothing registers itself from an init function.
 var collectorTable = []collectorSpec{
 	{name: "mounts", interval: 30 * time.Second, timeout: 5 * time.Second, build: func(cfg *config.Config, p paths, log *slog.Logger) (agent.Collector, error) {
-		return collectors.NewMounts(collectors.MountsOptions{ProcPath: p.proc, SysPath: p.sys, Extra: cfg.Mounts.Extra, Logger: log}), nil
+		return collectors.NewMounts(collectors.MountsOptions{ProcPath: p.proc, SysPath: p.sys, Extra: cfg.Mounts.Extra, Logger: log, Health: p.health}), nil
 	}},
 	{name: "uplink", interval: 30 * time.Second, timeout: 5 * time.Second, build: func(cfg *config.Config, p paths, log *slog.Logger) (agent.Collector, error) {
 		return collectors.NewUplink(collectors.UplinkOptions{ProcPath: p.proc, SysPath: p.sys, Logger: log}), nil
 	}, watch: watchLinks},
 	{name: "md", interval: 30 * time.Second, timeout: 5 * time.Second,
 		build: func(cfg *config.Config, p paths, log *slog.Logger) (agent.Collector, error) {
-			return collectors.NewMdCollector(collectors.MdOptions{ProcPath: p.proc, SysPath: p.sys, Logger: log}), nil
+			return collectors.NewMdCollector(collectors.MdOptions{ProcPath: p.proc, SysPath: p.sys, Logger: log, Health: p.health}), nil
 		},
 		watch: watchMdstat},
 	{name: "zfs", interval: 30 * time.Second, timeout: 20 * time.Second, build: func(cfg *config.Config, p paths, log *slog.Logger) (agent.Collector, error) {
-		return collectors.NewZFSCollector(collectors.ZFSOptions{ZpoolPath: cfg.RAID.ZpoolPath, ProcPath: p.proc, Logger: log}), nil
+		return collectors.NewZFSCollector(collectors.ZFSOptions{ZpoolPath: cfg.RAID.ZpoolPath, ProcPath: p.proc, Logger: log, Health: p.health}), nil
 	}},
 	{name: "megaraid", interval: time.Minute, timeout: 30 * time.Second, build: func(cfg *config.Config, p paths, log *slog.Logger) (agent.Collector, error) {
 		return collectors.NewMegaRAIDCollector(collectors.MegaRAIDOptions{StorcliPath: cfg.RAID.StorcliPath, Logger: log}), nil
@@ -71,6 +78,11 @@ var collectorTable = []collectorSpec{
 			return collectors.NewBonding(collectors.BondingOptions{SysPath: p.sys, ProcPath: p.proc, Logger: log}), nil
 		},
 		watch: watchLinks},
+	// Disk health of the storage members: the storage collectors read it
+	// through p.health (built in buildEntries); this row exports it.
+	{name: "diskhealth", interval: 30 * time.Second, timeout: 10 * time.Second, build: func(cfg *config.Config, p paths, log *slog.Logger) (agent.Collector, error) {
+		return p.health, nil
+	}},
 	// One reused BMC session; no trigger (the BMC has no push we can rely on).
 	{name: "ipmi", interval: 30 * time.Second, timeout: 10 * time.Second, build: func(cfg *config.Config, p paths, log *slog.Logger) (agent.Collector, error) {
 		opts := collectors.IPMIOptions{Logger: log}
@@ -137,6 +149,10 @@ func drillLogPath(stateDir string) string { return auditlog.LogPath(stateDir) }
 func buildEntries(cfg *config.Config, o options, logger *slog.Logger) ([]agent.Entry, []watcher, error) {
 	var entries []agent.Entry
 	var watchers []watcher
+	p := o.paths
+	if on, ok := o.enabled["diskhealth"]; !ok || *on {
+		p.health = newDiskHealth(p, logger.With("collector", "diskhealth"))
+	}
 	for _, spec := range append([]collectorSpec{hostSpec, drillsSpec}, collectorTable...) {
 		if on, ok := o.enabled[spec.name]; ok && !*on {
 			continue
@@ -147,18 +163,39 @@ func buildEntries(cfg *config.Config, o options, logger *slog.Logger) ([]agent.E
 		if spec.watch != nil {
 			trigger := make(chan struct{}, 1)
 			sched.Trigger = trigger
-			watch, p := spec.watch, o.paths
+			watch := spec.watch
 			watchers = append(watchers, watcher{name: spec.name, run: func(ctx context.Context) error {
 				return watch(ctx, p, log, func() { agent.Notify(trigger) })
 			}})
 		}
-		c, err := spec.build(cfg, o.paths, log)
+		c, err := spec.build(cfg, p, log)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: collector %s: %w", cfg.File, spec.name, err)
 		}
 		entries = append(entries, agent.Entry{Collector: c, Schedule: sched})
 	}
 	return entries, watchers, nil
+}
+
+// newDiskHealth builds the disk health overlay. NVMe is read natively;
+// SATA/SAS need the smartctl reader (diskhealth.ReadSmartctl), wired here
+// once it lands: until then those disks are unknown, never healthy.
+func newDiskHealth(p paths, log *slog.Logger) *collectors.DiskHealth {
+	smartctl := smartctlPath()
+	smart := func(ctx context.Context, dev string) diskhealth.Health {
+		return diskhealth.ReadSmartctl(ctx, smartctl, dev)
+	}
+	return collectors.NewDiskHealth(collectors.DiskHealthOptions{SysPath: p.sys, DevPath: filepath.Join(p.root, "dev"), Smart: smart, Logger: log})
+}
+
+// smartctlPath is smartctl on PATH, else where Debian and RHEL install it
+// (a unit's PATH may lack sbin); a missing one makes SATA/SAS health
+// unknown with the reason, per disk.
+func smartctlPath() string {
+	if p, err := exec.LookPath("smartctl"); err == nil {
+		return p
+	}
+	return "/usr/sbin/smartctl"
 }
 
 // composeFor returns the step that joins groups of several collectors

@@ -37,6 +37,9 @@ var DefaultModules = []Module{
 	// core come from modules.dep); sd_mod makes it /dev/sdX, and the
 	// checksum drivers t10-pi asks the crypto API for at load.
 	{Name: "crct10dif_generic"}, {Name: "crc64_rocksoft_generic"}, {Name: "sd_mod"}, {Name: "ahci"},
+	// NVMe over PCI (nvme pulls nvme-core, t10-pi and the CRCs from
+	// modules.dep): the disk health scenario's controller.
+	{Name: "nvme"},
 }
 
 // Initramfs describes the guest's root filesystem.

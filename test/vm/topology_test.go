@@ -13,6 +13,8 @@ import "fmt"
 //	10-11 vdk-l  md4 raid0
 //	12-13 vdm-n  md5 raid1 left inactive
 //	14-15 vdo-p  md6 raid1 with bitmap (latency)
+//	16    vdq    md8 raid1 over vdq1+vdq2 (drill)
+//	17    vdr    md20 raid1 with the health NVMe (diskhealth)
 var testDisks = func() []Disk {
 	d := make([]Disk, 16)
 	for i := range d {
@@ -22,8 +24,20 @@ var testDisks = func() []Disk {
 	// vdq: the drill scenarios' raid1 over two partitions (one PCI slot;
 	// the pc machine has few left). Appended so no earlier name shifts.
 	d = append(d, Disk{SizeMiB: 64, Partitions: []int{24, 24}})
+	// vdr: the disk health raid1's virtio leg.
+	d = append(d, Disk{SizeMiB: 32})
 	return d
 }()
+
+// Extra devices beside the virtio disks (Machine.Images and Extra), in
+// this order: the disk health NVMe (controller nvmehealth, serial health1,
+// its smart_critical_warning set over QMP). Add new ones at the end.
+var testImages = map[string]Disk{"nvme-health.img": {SizeMiB: 32}}
+
+var testExtra = []string{
+	"-drive", "file={dir}/nvme-health.img,if=none,id=nvh,format=raw",
+	"-device", "nvme,serial=health1,id=nvmehealth,drive=nvh",
+}
 
 // NICs: the guest names each after its QEMU netdev (the set_link name).
 // Hubs wire NICs together; la*/lb* are two 802.3ad bonds cabled to each

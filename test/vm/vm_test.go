@@ -48,7 +48,7 @@ var harnessScenarios = []scenario.Scenario{
 // allScenarios is every scenario, in boot order. Add new areas here.
 func allScenarios() []scenario.Scenario {
 	var all []scenario.Scenario
-	for _, s := range [][]scenario.Scenario{harnessScenarios, raidScenarios, bondingScenarios, ipmiScenarios, drillMdScenarios, drillBondScenarios, smartctlScenarios} {
+	for _, s := range [][]scenario.Scenario{harnessScenarios, raidScenarios, bondingScenarios, ipmiScenarios, drillMdScenarios, drillBondScenarios, smartctlScenarios, diskhealthScenarios} {
 		all = append(all, s...)
 	}
 	return all
@@ -59,7 +59,7 @@ func allScenarios() []scenario.Scenario {
 // devices keep their order.
 func machineImages() map[string]Disk {
 	all := map[string]Disk{}
-	for _, m := range []map[string]Disk{smartctlImages} {
+	for _, m := range []map[string]Disk{testImages, smartctlImages} {
 		for name, d := range m {
 			all[name] = d
 		}
@@ -69,7 +69,7 @@ func machineImages() map[string]Disk {
 
 func machineExtra() []string {
 	var all []string
-	for _, e := range [][]string{smartctlExtra} {
+	for _, e := range [][]string{testExtra, smartctlExtra} {
 		all = append(all, e...)
 	}
 	return all
@@ -78,6 +78,10 @@ func machineExtra() []string {
 const (
 	guestSpofwatch = "/usr/bin/spofwatch"
 	guestAPI       = "127.0.0.1:9847"
+	// guestDiskhealthTest is the diskhealth package's test binary: the
+	// disk health scenario runs its device test and benchmark in the guest
+	// (the raw log page for fixtures, the cost of one real ioctl).
+	guestDiskhealthTest = "/bin/diskhealth.test"
 )
 
 // TestVM boots one Debian kernel under QEMU and runs every scenario in it.
@@ -119,6 +123,8 @@ func TestVM(t *testing.T) {
 	}
 	agent := filepath.Join(dir, "vmguest")
 	goBuild(t, agent, "./test/vm/guest")
+	dhTest := filepath.Join(dir, "diskhealth.test")
+	goTestBuild(t, dhTest, "./diskhealth")
 	mdadm, err := exec.LookPath("mdadm")
 	if err != nil {
 		t.Fatal("mdadm not found: install mdadm")
@@ -136,7 +142,7 @@ func TestVM(t *testing.T) {
 	err = Initramfs{
 		KernelVersion: kver,
 		Modules:       DefaultModules,
-		Static:        map[string]string{guestSpofwatch: spofwatch, "/bin/vmguest": agent},
+		Static:        map[string]string{guestSpofwatch: spofwatch, "/bin/vmguest": agent, guestDiskhealthTest: dhTest},
 		Dynamic:       map[string]string{"/sbin/mdadm": mdadm, "/sbin/smartctl": smartctl},
 		Files:         map[string][]byte{"/etc/vm/plan.json": planJSON},
 		NICs:          nics,
@@ -304,6 +310,12 @@ func judge(t *testing.T, plan scenario.Plan, out *Outcome) {
 						t.Errorf("step %q: %s", st.Name, e)
 					}
 				}
+				for _, l := range strings.Split(r.Log, "\n") {
+					// Figures a step measured in the guest (benchmarks).
+					if strings.HasPrefix(l, "FIGURE ") || strings.HasPrefix(l, "Benchmark") {
+						t.Logf("step %q: %s", st.Name, l)
+					}
+				}
 				if st.Latency != nil {
 					for _, l := range strings.Split(r.Log, "\n") {
 						if strings.Contains(l, "initial state took") {
@@ -451,6 +463,21 @@ func goBuild(t *testing.T, out, pkg string) {
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+	}
+}
+
+// goTestBuild compiles a package's tests into a static binary for the guest.
+func goTestBuild(t *testing.T, out, pkg string) {
+	t.Helper()
+	root, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatalf("go env GOMOD: %v", err)
+	}
+	cmd := exec.Command("go", "test", "-c", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
+	cmd.Dir = filepath.Dir(strings.TrimSpace(string(root)))
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go test -c %s: %v\n%s", pkg, err, b)
 	}
 }
 
