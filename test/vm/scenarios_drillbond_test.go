@@ -79,7 +79,7 @@ var drillBondScenarios = []Scenario{
 				// The hidden single point: dc1 is failed until a passing
 				// drill, so the bond has lost its redundancy.
 				Check: &Check{Expect: []Expect{{Group: "network/bond/bond6", State: "redundancy_lost", Working: N(1), LastProven: "failed",
-					Members: map[string]string{"dc0": "ok", "dc1": "failed"},
+					Members:  map[string]string{"dc0": "ok", "dc1": "failed"},
 					Findings: []FindingExpect{{Code: "drill_failed", Summary: "bond-failover"}, {Code: "redundancy_lost", Summary: "dc1"}}}}}},
 			{Name: "check exits 2", Sh: []string{guestSpofwatch + " check >/dev/null; [ $? -eq 2 ]"}},
 		},
