@@ -316,6 +316,10 @@ func (h *DiskHealth) logChange(e *diskEntry, dh diskhealth.Health) {
 			h.logger.Info("disk health ok again", "disk", dh.Disk)
 		}
 	case diskhealth.VerdictUnknown:
+		if dh.NoSource {
+			h.logger.Debug("disk has no health source; its members keep their RAID state", "disk", dh.Disk, "reason", dh.Reason)
+			return
+		}
 		h.logger.Warn("disk health unknown; its members keep their RAID state", "disk", dh.Disk, "reason", dh.Reason)
 	default:
 		h.logger.Warn("disk reports a health problem", "disk", dh.Disk, "verdict", string(dh.Verdict), "problems", strings.Join(dh.Problems, "; "))

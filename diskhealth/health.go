@@ -49,6 +49,10 @@ type Health struct {
 	Problems []string
 	// Reason says why the health is unknown (VerdictUnknown).
 	Reason string
+	// NoSource: unknown because the device has no health to read by its
+	// nature (virtio, loop, a bus we have no reader for), not because a
+	// read failed; said once at debug level, not as a warning.
+	NoSource bool
 
 	// NVMe SMART / Health log (NVMe base spec, log page 0x02).
 	CriticalWarning *uint8

@@ -130,10 +130,13 @@ func (r *Reader) Read(ctx context.Context, disk string) Health {
 		return out
 	case "virtio":
 		h.Reason = fmt.Sprintf("%s is a virtio disk: its medium's health is the hypervisor's to watch", disk)
+		h.NoSource = true
 	case "":
 		h.Reason = fmt.Sprintf("%s is not a physical disk (no device in sysfs)", disk)
+		h.NoSource = true
 	default:
 		h.Reason = fmt.Sprintf("%s sits on bus %s, which has no health source here", disk, subsys)
+		h.NoSource = true
 	}
 	return h
 }

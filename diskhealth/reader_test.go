@@ -100,6 +100,11 @@ func TestReaderClassifies(t *testing.T) {
 			if h.Verdict != tc.verdict || !strings.Contains(h.Reason, tc.reason) {
 				t.Fatalf("Read(%s) = %s %q, want %s with %q", tc.disk, h.Verdict, h.Reason, tc.verdict, tc.reason)
 			}
+			// Only devices without a medium of their own are "no
+			// source"; a read that failed stays a warning.
+			if wantNoSource := tc.disk == "vda" || tc.disk == "loop0"; h.NoSource != wantNoSource {
+				t.Errorf("Read(%s).NoSource = %v, want %v", tc.disk, h.NoSource, wantNoSource)
+			}
 			if h.Disk != tc.disk {
 				t.Errorf("disk %q, want %q", h.Disk, tc.disk)
 			}
