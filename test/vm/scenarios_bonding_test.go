@@ -89,10 +89,19 @@ var bondingScenarios = []Scenario{
 					{Path: "/sys/class/net/la0/bonding_slave/ad_actor_oper_port_state", Contains: "63"},
 					{Path: "/sys/class/net/la1/bonding_slave/ad_actor_oper_port_state", Contains: "63"}},
 				Check: &Check{Expect: []Expect{{Group: "network/bond/bond2", State: "redundant", Working: N(2), Required: N(1)}}}},
+			// The LACP drill proves each port from its negotiated state
+			// (issue 13): non-disruptive, so nothing moves.
+			{Name: "lacp-state drill passes", Sh: []string{
+				guestSpofwatch + " drill run network/bond/bond2 --format json > /tmp/lacp.json; rc=$?; cat /tmp/lacp.json; [ $rc -eq 0 ]",
+				`grep -q '"method":"lacp-state"' /tmp/lacp.json`, `grep -q '"result":"passed"' /tmp/lacp.json`},
+				Check: &Check{Expect: []Expect{{Group: "network/bond/bond2", State: "redundant", LastProven: "passed"}}}},
 			{Name: "one link down", Host: []string{"set_link la1 off"},
 				Wait: []FileCond{slaveMII("la1", "down"), {Path: "/proc/net/bonding/bond2", Contains: "Number of ports: 1"}},
 				Check: &Check{Expect: []Expect{{Group: "network/bond/bond2", State: "redundancy_lost", Working: N(1),
 					Findings: []FindingExpect{{Code: "redundancy_lost"}}}}}},
+			{Name: "drill refused on the degraded bond", Sh: []string{
+				guestSpofwatch + " drill run network/bond/bond2 --format json > /tmp/lacp-refused.json; rc=$?; cat /tmp/lacp-refused.json; [ $rc -eq 2 ]",
+				`grep -q '"result":"refused"' /tmp/lacp-refused.json`}},
 		},
 	},
 	{
