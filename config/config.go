@@ -25,7 +25,7 @@ import (
 
 // CollectorNames are the collectors a user can enable or disable, in the
 // order they are documented.
-var CollectorNames = []string{"mounts", "uplink", "md", "zfs", "megaraid", "bonding", "ipmi", "ups"}
+var CollectorNames = []string{"mounts", "uplink", "md", "zfs", "megaraid", "bonding", "ipmi", "ups", "multipath"}
 
 // Config is the whole configuration file.
 type Config struct {

@@ -16,6 +16,7 @@ import (
 	"github.com/spofwatch/spofwatch/bonding"
 	"github.com/spofwatch/spofwatch/collectors"
 	"github.com/spofwatch/spofwatch/config"
+	"github.com/spofwatch/spofwatch/multipath"
 	"github.com/spofwatch/spofwatch/raid"
 	"github.com/spofwatch/spofwatch/spof"
 )
@@ -70,6 +71,13 @@ var collectorTable = []collectorSpec{
 			return collectors.NewBonding(collectors.BondingOptions{SysPath: p.sys, ProcPath: p.proc, Logger: log}), nil
 		},
 		watch: watchLinks},
+	// Paths: NVMe native multipath and dm-multipath, re-read on every
+	// kernel uevent of a controller, SCSI device or block device.
+	{name: "multipath", interval: 30 * time.Second, timeout: 10 * time.Second,
+		build: func(cfg *config.Config, p paths, log *slog.Logger) (agent.Collector, error) {
+			return collectors.NewMultipath(collectors.MultipathOptions{SysPath: p.sys, Logger: log}), nil
+		},
+		watch: watchPathUevents},
 	// One reused BMC session; no trigger (the BMC has no push we can rely on).
 	{name: "ipmi", interval: 30 * time.Second, timeout: 10 * time.Second, build: func(cfg *config.Config, p paths, log *slog.Logger) (agent.Collector, error) {
 		opts := collectors.IPMIOptions{Logger: log}
@@ -113,6 +121,13 @@ func watchMdstat(ctx context.Context, p paths, log *slog.Logger, notify func()) 
 // is seen within the kernel's MII detection time, not at the next poll.
 func watchLinks(ctx context.Context, p paths, log *slog.Logger, notify func()) error {
 	return bonding.WatchLinks(ctx, notify, bonding.WatchOptions{Logger: log})
+}
+
+// watchPathUevents re-collects paths on every kernel uevent that may
+// change one: a controller or SCSI device removed, a path failed in a
+// multipath map (device-mapper's PATH_FAILED change event).
+func watchPathUevents(ctx context.Context, p paths, log *slog.Logger, notify func()) error {
+	return multipath.WatchUevents(ctx, multipath.PathRelevant, notify)
 }
 
 // hostSpec is the host facts collector: always on, not a user choice.
