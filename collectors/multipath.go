@@ -98,51 +98,84 @@ func readDMMaps(ctx context.Context, sys sysdev.Sys, dmsetup string) ([]multipat
 	if err != nil || len(devs) == 0 {
 		return nil, err
 	}
-	status, statusErr := multipath.DMSetup{Path: dmsetup}.Status(ctx)
+	sole := ""
+	if len(devs) == 1 {
+		sole = devs[0].Name
+	}
+	status, statusErr := multipath.DMSetup{Path: dmsetup}.Status(ctx, sole)
 	if statusErr != nil && ctx.Err() != nil {
 		return nil, statusErr
 	}
 	return multipath.BuildDM(sys, devs, status, statusErr), nil
 }
 
-// pathMemory remembers every path a group has shown since the collector
-// started, so a path that vanished (a hot-unplugged controller leaves the
-// subsystem; multipathd drops a removed device from the map) is reported
-// missing instead of shrinking the group to "no redundancy". A reload
-// forgets, like every removal the scheduler keeps.
+// pathMemory remembers how many paths each group has shown at most since
+// the collector started, and their names, so a path that vanished (a
+// hot-unplugged controller leaves the subsystem; multipathd drops a
+// removed device from the map) is reported missing instead of shrinking
+// the group to "no redundancy". A path that comes back, under its old name
+// or a new one (a re-created controller gets a new instance number), fills
+// the gap again. A reload forgets, like every removal the scheduler keeps.
 type pathMemory struct {
 	mu   sync.Mutex
-	seen map[string][]string // group ID -> member names, in first-seen order
+	seen map[string]*pathRecord
 }
 
-// merge records the members seen now and returns the remembered ones that
-// are gone.
+type pathRecord struct {
+	most  int      // the most paths seen at once
+	names []string // every path name seen, latest first
+}
+
+// merge records the paths seen now and returns the names of the missing
+// ones: as many as the group has fewer paths than it had at most, named
+// after the most recently seen paths that are gone.
 func (m *pathMemory) merge(group string, now []string) (gone []string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.seen == nil {
-		m.seen = map[string][]string{}
+		m.seen = map[string]*pathRecord{}
 	}
-	old := m.seen[group]
-	for _, n := range old {
+	r := m.seen[group]
+	if r == nil {
+		r = &pathRecord{}
+		m.seen[group] = r
+	}
+	r.most = max(r.most, len(now))
+	names := slices.Clone(now)
+	for _, n := range r.names {
 		if !slices.Contains(now, n) {
-			gone = append(gone, n)
+			names = append(names, n)
 		}
 	}
-	for _, n := range now {
-		if !slices.Contains(old, n) {
-			old = append(old, n)
+	r.names = names
+	for _, n := range r.names[len(now):] {
+		if len(gone) == r.most-len(now) {
+			break
 		}
+		gone = append(gone, n)
 	}
-	m.seen[group] = old
 	return gone
 }
 
-// count is how many paths the group has ever shown.
-func (m *pathMemory) count(group string) int {
+// most is the most paths the group has shown at once.
+func (m *pathMemory) most(group string) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return len(m.seen[group])
+	if r := m.seen[group]; r != nil {
+		return r.most
+	}
+	return 0
+}
+
+// known reports whether the group has shown the path before.
+func (m *pathMemory) known(group, name string) bool {
+	if m == nil {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r := m.seen[group]
+	return r != nil && slices.Contains(r.names, name)
 }
 
 // keepOnly forgets groups that are no longer reported at all (their
@@ -173,7 +206,7 @@ func NVMePathGroup(h multipath.NVMeHead, mem *pathMemory) (spof.Group, bool) {
 	var names []string
 	for _, p := range h.Paths {
 		fabrics = fabrics || p.Fabrics()
-		if p.Node == "" && (mem == nil || !slices.Contains(mem.names(id), p.Controller)) {
+		if p.Node == "" && !mem.known(id, p.Controller) {
 			// A live controller that does not expose this namespace is no
 			// path to it (a private namespace of another controller).
 			if p.State == multipath.CtrlLive || p.State == "" {
@@ -193,21 +226,12 @@ func NVMePathGroup(h multipath.NVMeHead, mem *pathMemory) (spof.Group, bool) {
 	}
 	ever := len(g.Members)
 	if mem != nil {
-		ever = mem.count(id)
+		ever = mem.most(id)
 	}
 	if !fabrics && ever < 2 {
 		return spof.Group{}, false
 	}
 	return g, true
-}
-
-func (m *pathMemory) names(group string) []string {
-	if m == nil {
-		return nil
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return slices.Clone(m.seen[group])
 }
 
 // nvmePathMember judges one controller as a path. Only a live controller

@@ -88,8 +88,9 @@ var ErrNoDMSetup = errors.New("dmsetup not found")
 // maxDMSetupOutput bounds dmsetup's output: about 60 bytes per path.
 const maxDMSetupOutput = 1 << 20
 
-// Status returns the multipath status of every map by name.
-func (d DMSetup) Status(ctx context.Context) (map[string]DMStatus, error) {
+// Status returns the multipath status of every map by name; sole is the
+// name of the system's only device-mapper device, "" when there are more.
+func (d DMSetup) Status(ctx context.Context, sole string) (map[string]DMStatus, error) {
 	path := d.Path
 	if path == "" {
 		path = "dmsetup"
@@ -103,7 +104,7 @@ func (d DMSetup) Status(ctx context.Context) (map[string]DMStatus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dmsetup status --target multipath: %w: %s", err, clip(strings.TrimSpace(string(out.Stderr))))
 	}
-	return ParseDMSetupStatus(out.Stdout)
+	return ParseDMSetupStatus(out.Stdout, sole)
 }
 
 // DMMap is one multipath map with its paths.

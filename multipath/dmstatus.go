@@ -140,10 +140,13 @@ func (s DMStatus) Paths() []DMPathStatus {
 }
 
 // ParseDMSetupStatus parses `dmsetup status --target multipath` over all
-// devices: lines "<name>: <start> <length> multipath <params>". A map with
-// several multipath targets (rare: one per LUN is what multipathd makes)
-// keeps the first. "No devices found" is no maps.
-func ParseDMSetupStatus(out []byte) (map[string]DMStatus, error) {
+// devices: lines "<name>: <start> <length> multipath <params>". dmsetup
+// leaves the name out when the system has a single device-mapper device
+// (libdm/dm-tools/dmsetup.c _status prints it only for multiple_devices);
+// such lines belong to sole, the one device sysfs shows. A map with several
+// multipath targets (rare: one per LUN is what multipathd makes) keeps the
+// first. "No devices found" is no maps.
+func ParseDMSetupStatus(out []byte, sole string) (map[string]DMStatus, error) {
 	maps := map[string]DMStatus{}
 	for _, raw := range bytes.Split(out, []byte("\n")) {
 		line := strings.TrimSpace(string(raw))
@@ -152,7 +155,10 @@ func ParseDMSetupStatus(out []byte) (map[string]DMStatus, error) {
 		}
 		name, rest, ok := cutName(line)
 		if !ok {
-			return nil, fmt.Errorf("dmsetup status line %q: no device name", clip(line))
+			if sole == "" {
+				return nil, fmt.Errorf("dmsetup status line %q: no device name", clip(line))
+			}
+			name, rest = sole, line
 		}
 		f := strings.SplitN(rest, " ", 4)
 		if len(f) < 3 {

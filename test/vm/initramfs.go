@@ -33,6 +33,9 @@ var DefaultModules = []Module{
 	// max_bonds=0: no bond0 at load time; scenarios create their bonds.
 	{Name: "bonding", Params: "max_bonds=0"},
 	{Name: "ipmi_msghandler"}, {Name: "ipmi_devintf"}, {Name: "ipmi_si"},
+	// Paths: NVMe (native multipath is built in), SCSI disks on virtio-scsi
+	// HBAs, device-mapper multipath with its round-robin selector.
+	{Name: "nvme"}, {Name: "sd_mod"}, {Name: "virtio_scsi"}, {Name: "dm-multipath"}, {Name: "dm-round-robin"},
 }
 
 // Initramfs describes the guest's root filesystem.

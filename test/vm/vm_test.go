@@ -48,7 +48,7 @@ var harnessScenarios = []scenario.Scenario{
 // allScenarios is every scenario, in boot order. Add new areas here.
 func allScenarios() []scenario.Scenario {
 	var all []scenario.Scenario
-	for _, s := range [][]scenario.Scenario{harnessScenarios, raidScenarios, bondingScenarios, ipmiScenarios} {
+	for _, s := range [][]scenario.Scenario{harnessScenarios, raidScenarios, bondingScenarios, ipmiScenarios, multipathScenarios} {
 		all = append(all, s...)
 	}
 	return all
@@ -102,6 +102,10 @@ func TestVM(t *testing.T) {
 	if err != nil {
 		t.Fatal("mdadm not found: install mdadm")
 	}
+	dmsetup, err := exec.LookPath("dmsetup")
+	if err != nil {
+		t.Fatal("dmsetup not found: install dmsetup")
+	}
 	planJSON, err := json.MarshalIndent(plan, "", " ")
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +119,7 @@ func TestVM(t *testing.T) {
 		KernelVersion: kver,
 		Modules:       DefaultModules,
 		Static:        map[string]string{guestSpofwatch: spofwatch, "/bin/vmguest": agent},
-		Dynamic:       map[string]string{"/sbin/mdadm": mdadm},
+		Dynamic:       map[string]string{"/sbin/mdadm": mdadm, "/sbin/dmsetup": dmsetup},
 		Files:         map[string][]byte{"/etc/vm/plan.json": planJSON},
 		NICs:          nics,
 	}.Build(initrd)
@@ -138,6 +142,7 @@ func TestVM(t *testing.T) {
 	m := &Machine{
 		Kernel: "/boot/vmlinuz-" + kver, Initrd: initrd, Dir: sockDir,
 		Disks: testDisks, NICs: testNICs, IPMI: sim,
+		Images: multipathImages, Extra: multipathExtra,
 		Timeout: 10 * time.Minute, Logf: t.Logf,
 		Accel: os.Getenv("SPOFWATCH_VM_ACCEL"), KVMDevice: os.Getenv("SPOFWATCH_VM_KVM_DEVICE"),
 	}
