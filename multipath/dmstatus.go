@@ -140,10 +140,11 @@ func (s DMStatus) Paths() []DMPathStatus {
 }
 
 // ParseDMSetupStatus parses `dmsetup status --target multipath` over all
-// devices: lines "<name>: <start> <length> multipath <params>". dmsetup
-// leaves the name out when the system has a single device-mapper device
-// (libdm/dm-tools/dmsetup.c _status prints it only for multiple_devices);
-// such lines belong to sole, the one device sysfs shows. A map with several
+// devices: lines "<name>: <start> <length> multipath <params>" (dmsetup
+// 1.02 on Debian 12 prints the name even for a single map; the output of
+// `dmsetup status <one device>` has none, and libdm/dm-tools/dmsetup.c
+// _status prints it only for multiple_devices, so a line without a name
+// belongs to sole, the only device-mapper device sysfs shows). A map with several
 // multipath targets (rare: one per LUN is what multipathd makes) keeps the
 // first. "No devices found" is no maps.
 func ParseDMSetupStatus(out []byte, sole string) (map[string]DMStatus, error) {

@@ -141,7 +141,10 @@ func readSubsystem(sys sysdev.Sys, sub, instance string) ([]NVMeHead, error) {
 	}
 	var paths []NVMePath
 	for _, c := range ctrls {
-		paths = append(paths, readController(root, base+"/"+c, c))
+		p, gone := readController(root, base+"/"+c, c)
+		if !gone {
+			paths = append(paths, p)
+		}
 	}
 	var out []NVMeHead
 	for _, h := range heads {
@@ -184,15 +187,25 @@ func pathNode(ctrl, subsys, ns string) string {
 	return "nvme" + subsys + "c" + strings.TrimPrefix(ctrl, "nvme") + "n" + ns
 }
 
-func readController(root *sysdev.Dir, rel, name string) NVMePath {
-	p := NVMePath{Controller: name}
+// readController reads one controller of a subsystem. gone is set when
+// it vanished while we looked: a hot-unplugged controller's link stays in
+// the subsystem directory until its last reference drops, after the
+// device itself and its uevents are gone (seen in the test/vm guest), so a
+// listed link that leads nowhere is a removed path, not an unreadable one.
+func readController(root *sysdev.Dir, rel, name string) (p NVMePath, gone bool) {
+	p = NVMePath{Controller: name}
 	cd, err := root.OpenDir(rel)
+	if errors.Is(err, fs.ErrNotExist) {
+		return p, true
+	}
 	if err != nil {
 		p.Err = err.Error()
-		return p
+		return p, false
 	}
 	defer cd.Close()
-	if p.State, err = cd.Read("state"); err != nil {
+	if p.State, err = cd.Read("state"); errors.Is(err, fs.ErrNotExist) {
+		return p, true
+	} else if err != nil {
 		p.Err = joinErr(p.Err, fmt.Sprintf("state: %v", err))
 	}
 	p.Transport, _ = cd.Read("transport")
@@ -200,7 +213,7 @@ func readController(root *sysdev.Dir, rel, name string) NVMePath {
 	if a, ok := sysdev.ParsePCIAddr(p.Address); ok {
 		p.PCI = a.String()
 	}
-	return p
+	return p, false
 }
 
 func joinErr(a, b string) string {

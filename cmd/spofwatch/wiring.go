@@ -127,7 +127,11 @@ func watchLinks(ctx context.Context, p paths, log *slog.Logger, notify func()) e
 // change one: a controller or SCSI device removed, a path failed in a
 // multipath map (device-mapper's PATH_FAILED change event).
 func watchPathUevents(ctx context.Context, p paths, log *slog.Logger, notify func()) error {
-	return multipath.WatchUevents(ctx, multipath.PathRelevant, notify)
+	// A removed controller leaves the subsystem's sysfs directory only
+	// when its last reference drops, after its uevents: look again shortly.
+	event, stop := agent.FollowUp(notify, 500*time.Millisecond, 2*time.Second)
+	defer stop()
+	return multipath.WatchUevents(ctx, multipath.PathRelevant, event)
 }
 
 // hostSpec is the host facts collector: always on, not a user choice.
