@@ -191,7 +191,8 @@ func (m *pathMemory) keepOnly(live map[string]bool) {
 }
 
 // NVMePathGroup turns a namespace head into a path group; ok is false for a
-// head that is not multipath: a single local PCIe controller (every NVMe
+// head that is not multipath (the group is still built, for the mounts
+// collector, whose filesystem on it needs it): a single local PCIe controller (every NVMe
 // disk has a head when the kernel's native multipath is on) is a plain
 // disk, not a path group, unless it had more paths before. A single
 // fabrics path is a group (with no redundancy): the fabric is there to be
@@ -228,10 +229,7 @@ func NVMePathGroup(h multipath.NVMeHead, mem *pathMemory) (spof.Group, bool) {
 	if mem != nil {
 		ever = mem.most(id)
 	}
-	if !fabrics && ever < 2 {
-		return spof.Group{}, false
-	}
-	return g, true
+	return g, fabrics || ever >= 2
 }
 
 // nvmePathMember judges one controller as a path. Only a live controller
