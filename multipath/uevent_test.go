@@ -1,7 +1,9 @@
 package multipath_test
 
 import (
+	"context"
 	"strings"
+	"time"
 	"testing"
 
 	"github.com/spofwatch/spofwatch/multipath"
@@ -54,4 +56,21 @@ func FuzzParseUevent(f *testing.F) {
 		}
 		_ = multipath.PathRelevant(u)
 	})
+}
+
+// The watcher joins the kernel's uevent group (any user may) and returns
+// nil when its context ends, without a periodic wake-up.
+func TestWatchUeventsStops(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- multipath.WatchUevents(ctx, multipath.PathRelevant, func() {}) }()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Skipf("no uevent socket here: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("WatchUevents did not return after its context ended")
+	}
 }
