@@ -3,8 +3,8 @@ package multipath_test
 import (
 	"context"
 	"strings"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/spofwatch/spofwatch/multipath"
 )
