@@ -2,6 +2,9 @@ package collectors
 
 import (
 	"fmt"
+	"strings"
+
+	"github.com/spofwatch/spofwatch/multipath"
 
 	"github.com/spofwatch/spofwatch/raid"
 	"github.com/spofwatch/spofwatch/sysdev"
@@ -22,6 +25,10 @@ type blockDevice struct {
 	// MD is set for md arrays: the raid package's full reading, so the
 	// mounts collector judges an array exactly as the md collector does.
 	MD *raid.MdArray
+	// Multipath is set for an NVMe multipath namespace head or a
+	// device-mapper multipath map: its slaves (if any) are paths to one
+	// LUN, not disks that are each needed.
+	Multipath bool
 }
 
 // sysBlock resolves block devices under one sysfs root.
@@ -52,6 +59,11 @@ func (s sysBlock) resolve(name string, depth int) (*blockDevice, error) {
 		return nil, err
 	}
 	d := &blockDevice{Name: name, Kind: string(b.Kind)}
+	if d.Multipath = s.isMultipath(b); d.Multipath {
+		// The paths are read by the multipath source (mountGroup), with
+		// the multipath collector's rules.
+		return d, nil
+	}
 	switch b.Kind {
 	case sysdev.KindPartition:
 		pd, err := s.resolve(b.Parent, depth+1)
@@ -81,6 +93,45 @@ func (s sysBlock) resolve(name string, depth int) (*blockDevice, error) {
 	return d, nil
 }
 
+// isMultipath reports whether a block device is a multipath head or map:
+// an NVMe head sits under its subsystem (devices/virtual/nvme-subsystem),
+// a dm-multipath map made by multipathd has a dm uuid "mpath-<wwid>".
+func (s sysBlock) isMultipath(b sysdev.Block) bool {
+	sys := sysdev.New(s.sys)
+	switch b.Kind {
+	case sysdev.KindVirtual:
+		_, err := sys.ReadAttr("class/nvme-subsystem/" + subsystemOf(b.Name) + "/" + b.Name + "/dev")
+		return err == nil
+	case sysdev.KindDM:
+		uuid, err := sys.ReadAttr("class/block/" + b.Name + "/dm/uuid")
+		return err == nil && strings.HasPrefix(uuid, multipath.MpathUUIDPrefix)
+	}
+	return false
+}
+
+// subsystemOf names the NVMe subsystem of a head: nvme3n1 -> nvme-subsys3.
+func subsystemOf(head string) string {
+	n, _, _ := strings.Cut(strings.TrimPrefix(head, "nvme"), "n")
+	return "nvme-subsys" + n
+}
+
+// findMultipath returns the multipath devices in a stack, top-most first.
+func (d *blockDevice) findMultipath() []*blockDevice {
+	var out []*blockDevice
+	var walk func(*blockDevice)
+	walk = func(n *blockDevice) {
+		if n.Multipath {
+			out = append(out, n)
+			return
+		}
+		for _, s := range n.Slaves {
+			walk(s)
+		}
+	}
+	walk(d)
+	return out
+}
+
 // plainDisks lists the distinct physical disks of a stack that are not
 // below an md array: for a stack without md, all of its disks; for LVM over
 // md0 and a plain sdc1, sdc, which is needed on its own.
@@ -90,7 +141,7 @@ func (d *blockDevice) plainDisks() []*blockDevice {
 	var walk func(*blockDevice)
 	walk = func(n *blockDevice) {
 		switch {
-		case n.MD != nil:
+		case n.MD != nil || n.Multipath:
 			return
 		case n.Kind == "disk" || (n.Kind == "partition" && len(n.Slaves) == 0):
 			if !seen[n.Disk] {

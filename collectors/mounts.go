@@ -12,7 +12,9 @@ import (
 
 	"github.com/prometheus/procfs"
 
+	"github.com/spofwatch/spofwatch/multipath"
 	"github.com/spofwatch/spofwatch/spof"
+	"github.com/spofwatch/spofwatch/sysdev"
 )
 
 // MountsOptions configures the mounts collector.
@@ -92,7 +94,7 @@ func (m *Mounts) Collect(ctx context.Context) (agent.Result, error) {
 				Summary: fmt.Sprintf("%s is on ZFS pool %s: its redundancy is that of the storage/zfs/%s/* groups", point, pool, pool)})
 			continue
 		}
-		res.Groups = append(res.Groups, mountGroup(sb, mi))
+		res.Groups = append(res.Groups, mountGroup(ctx, sb, mi))
 	}
 	m.opts.Health.Mark(ctx, res.Groups)
 	return res, nil
@@ -107,7 +109,7 @@ func mountName(point string) string {
 	return strings.ReplaceAll(strings.Trim(point, "/"), "/", "-")
 }
 
-func mountGroup(sb sysBlock, mi *procfs.MountInfo) spof.Group {
+func mountGroup(ctx context.Context, sb sysBlock, mi *procfs.MountInfo) spof.Group {
 	name := mountName(mi.MountPoint)
 	g := spof.Group{
 		ID:       "storage/mount/" + name,
@@ -127,6 +129,10 @@ func mountGroup(sb sysBlock, mi *procfs.MountInfo) spof.Group {
 		return g
 	}
 	mds := dev.findMD()
+	if mps := dev.findMultipath(); len(mps) > 0 {
+		multipathMembers(ctx, sb, &g, mps, mds, dev.plainDisks())
+		return g
+	}
 	if len(mds) == 0 {
 		disks := dev.plainDisks()
 		if len(disks) == 0 {
@@ -214,4 +220,70 @@ func mdMembers(g *spof.Group, dev *blockDevice) {
 	if mg.UnknownReason != "" {
 		g.UnknownReason = mg.UnknownReason
 	}
+}
+
+// multipathMembers fills the group of a filesystem on multipath devices.
+// On one multipath device alone, the filesystem has its paths'
+// redundancy: the members are the paths, judged and given their domains
+// (hba, controller) exactly as the multipath collector does, so one HBA
+// behind every path is a shared_failure_domain of the mount too. Beside
+// other branches (LVM over a multipath LUN and an md array), each branch
+// is a member carrying its own verdict, as for md.
+func multipathMembers(ctx context.Context, sb sysBlock, g *spof.Group, mps, mds, beside []*blockDevice) {
+	paths := make([]spof.Group, len(mps))
+	for i, mp := range mps {
+		pg, err := multipathGroupOf(ctx, sb, mp.Name)
+		if err != nil {
+			g.UnknownReason = fmt.Sprintf("paths of %s: %v", mp.Name, err)
+			return
+		}
+		paths[i] = pg
+		g.Attributes = append(g.Attributes, spof.Attribute{Key: "paths", Value: pg.ID})
+	}
+	if len(mps) == 1 && len(mds) == 0 && len(beside) == 0 {
+		g.Members, g.Required = paths[0].Members, paths[0].Required
+		g.Function += fmt.Sprintf(" on %s (multipath)", mps[0].Name)
+		return
+	}
+	for i, mp := range mps {
+		verdict := spof.Evaluate(spof.Input{Groups: []spof.Group{paths[i]}}).Groups[0].State
+		g.Members = append(g.Members, spof.Member{Name: mp.Name, State: branchState(verdict), Detail: fmt.Sprintf("paths %s", verdict)})
+	}
+	for _, md := range mds {
+		mg := MdGroup(*md.MD, true)
+		verdict := spof.Evaluate(spof.Input{Groups: []spof.Group{mg}}).Groups[0].State
+		g.Members = append(g.Members, spof.Member{Name: md.Name, State: branchState(verdict), Detail: fmt.Sprintf("array %s", verdict)})
+	}
+	for _, d := range beside {
+		g.Members = append(g.Members, spof.Member{Name: d.Name, State: spof.MemberOK, Domains: diskDomains(d)})
+	}
+	g.Required = len(g.Members)
+}
+
+// multipathGroupOf reads the path group of one NVMe head or dm map.
+func multipathGroupOf(ctx context.Context, sb sysBlock, name string) (spof.Group, error) {
+	sys := sysdev.New(sb.sys)
+	if strings.HasPrefix(name, "dm-") {
+		maps, err := readDMMaps(ctx, sys, "")
+		if err != nil {
+			return spof.Group{}, err
+		}
+		for _, m := range maps {
+			if m.Device == name {
+				return DMPathGroup(m, nil), nil
+			}
+		}
+		return spof.Group{}, fmt.Errorf("%s is not a multipath map", name)
+	}
+	heads, err := multipath.ReadNVMe(sys)
+	if err != nil {
+		return spof.Group{}, err
+	}
+	for _, h := range heads {
+		if h.Name == name {
+			g, _ := NVMePathGroup(h, nil)
+			return g, nil
+		}
+	}
+	return spof.Group{}, fmt.Errorf("no NVMe namespace head %s", name)
 }

@@ -25,7 +25,7 @@ import (
 
 // CollectorNames are the collectors a user can enable or disable, in the
 // order they are documented.
-var CollectorNames = []string{"mounts", "uplink", "md", "zfs", "megaraid", "bonding", "ipmi", "ups", "diskhealth"}
+var CollectorNames = []string{"mounts", "uplink", "md", "zfs", "megaraid", "bonding", "ipmi", "ups", "diskhealth", "multipath"}
 
 // Config is the whole configuration file.
 type Config struct {

@@ -19,6 +19,7 @@ import (
 	"github.com/spofwatch/spofwatch/collectors"
 	"github.com/spofwatch/spofwatch/config"
 	"github.com/spofwatch/spofwatch/drill/auditlog"
+	"github.com/spofwatch/spofwatch/multipath"
 	"github.com/spofwatch/spofwatch/raid"
 	"github.com/spofwatch/spofwatch/spof"
 )
@@ -83,6 +84,13 @@ var collectorTable = []collectorSpec{
 	{name: "diskhealth", interval: 30 * time.Second, timeout: 10 * time.Second, build: func(cfg *config.Config, p paths, log *slog.Logger) (agent.Collector, error) {
 		return p.health, nil
 	}},
+	// Paths: NVMe native multipath and dm-multipath, re-read on every
+	// kernel uevent of a controller, SCSI device or block device.
+	{name: "multipath", interval: 30 * time.Second, timeout: 10 * time.Second,
+		build: func(cfg *config.Config, p paths, log *slog.Logger) (agent.Collector, error) {
+			return collectors.NewMultipath(collectors.MultipathOptions{SysPath: p.sys, Logger: log}), nil
+		},
+		watch: watchPathUevents},
 	// One reused BMC session; no trigger (the BMC has no push we can rely on).
 	{name: "ipmi", interval: 30 * time.Second, timeout: 10 * time.Second, build: func(cfg *config.Config, p paths, log *slog.Logger) (agent.Collector, error) {
 		opts := collectors.IPMIOptions{Logger: log}
@@ -126,6 +134,17 @@ func watchMdstat(ctx context.Context, p paths, log *slog.Logger, notify func()) 
 // is seen within the kernel's MII detection time, not at the next poll.
 func watchLinks(ctx context.Context, p paths, log *slog.Logger, notify func()) error {
 	return bonding.WatchLinks(ctx, notify, bonding.WatchOptions{Logger: log})
+}
+
+// watchPathUevents re-collects paths on every kernel uevent that may
+// change one: a controller or SCSI device removed, a path failed in a
+// multipath map (device-mapper's PATH_FAILED change event).
+func watchPathUevents(ctx context.Context, p paths, log *slog.Logger, notify func()) error {
+	// A removed controller leaves the subsystem's sysfs directory only
+	// when its last reference drops, after its uevents: look again shortly.
+	event, stop := agent.FollowUp(notify, 500*time.Millisecond, 2*time.Second)
+	defer stop()
+	return multipath.WatchUevents(ctx, multipath.PathRelevant, event)
 }
 
 // hostSpec is the host facts collector: always on, not a user choice.

@@ -48,7 +48,7 @@ func isHardwareLibrary(p string) bool {
 
 // Sources read one kind of hardware or daemon and return typed state; they
 // know nothing of groups, the agent or the adapters.
-var sources = []string{"bonding", "diskhealth", "ipmi", "raid", "ups", "sysdev"}
+var sources = []string{"bonding", "diskhealth", "ipmi", "raid", "ups", "sysdev", "multipath"}
 
 func isSource(p string) bool {
 	return slices.ContainsFunc(sources, func(s string) bool { return under(p, s) })

@@ -40,6 +40,9 @@ var DefaultModules = []Module{
 	// NVMe over PCI (nvme pulls nvme-core, t10-pi and the CRCs from
 	// modules.dep): the disk health scenario's controller.
 	{Name: "nvme"},
+	// Paths: SCSI disks on virtio-scsi HBAs (nvme and sd_mod above),
+	// device-mapper multipath with its round-robin selector.
+	{Name: "virtio_scsi"}, {Name: "dm-multipath"}, {Name: "dm-round-robin"},
 }
 
 // Initramfs describes the guest's root filesystem.

@@ -48,7 +48,7 @@ var harnessScenarios = []scenario.Scenario{
 // allScenarios is every scenario, in boot order. Add new areas here.
 func allScenarios() []scenario.Scenario {
 	var all []scenario.Scenario
-	for _, s := range [][]scenario.Scenario{harnessScenarios, raidScenarios, bondingScenarios, ipmiScenarios, drillMdScenarios, drillBondScenarios, smartctlScenarios, diskhealthScenarios} {
+	for _, s := range [][]scenario.Scenario{harnessScenarios, raidScenarios, bondingScenarios, ipmiScenarios, drillMdScenarios, drillBondScenarios, smartctlScenarios, diskhealthScenarios, multipathScenarios} {
 		all = append(all, s...)
 	}
 	return all
@@ -59,7 +59,7 @@ func allScenarios() []scenario.Scenario {
 // devices keep their order.
 func machineImages() map[string]Disk {
 	all := map[string]Disk{}
-	for _, m := range []map[string]Disk{testImages, smartctlImages} {
+	for _, m := range []map[string]Disk{testImages, smartctlImages, multipathImages} {
 		for name, d := range m {
 			all[name] = d
 		}
@@ -69,7 +69,7 @@ func machineImages() map[string]Disk {
 
 func machineExtra() []string {
 	var all []string
-	for _, e := range [][]string{testExtra, smartctlExtra} {
+	for _, e := range [][]string{testExtra, smartctlExtra, multipathExtra} {
 		all = append(all, e...)
 	}
 	return all
@@ -130,6 +130,10 @@ func TestVM(t *testing.T) {
 		t.Fatal("mdadm not found: install mdadm")
 	}
 	smartctl := hostSmartctl(t)
+	dmsetup, err := exec.LookPath("dmsetup")
+	if err != nil {
+		t.Fatal("dmsetup not found: install dmsetup")
+	}
 	planJSON, err := json.MarshalIndent(plan, "", " ")
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +147,7 @@ func TestVM(t *testing.T) {
 		KernelVersion: kver,
 		Modules:       DefaultModules,
 		Static:        map[string]string{guestSpofwatch: spofwatch, "/bin/vmguest": agent, guestDiskhealthTest: dhTest},
-		Dynamic:       map[string]string{"/sbin/mdadm": mdadm, "/sbin/smartctl": smartctl},
+		Dynamic:       map[string]string{"/sbin/mdadm": mdadm, "/sbin/smartctl": smartctl, "/sbin/dmsetup": dmsetup},
 		Files:         map[string][]byte{"/etc/vm/plan.json": planJSON},
 		NICs:          nics,
 	}.Build(initrd)

@@ -105,6 +105,11 @@ type Check struct {
 // checked.
 type Expect struct {
 	Group string `json:"group"`
+	// GroupMatch, when set instead of Group, is a regular expression
+	// exactly one reported group ID must match, for groups named after
+	// kernel instance numbers that vary from boot to boot (an NVMe
+	// namespace head, nvme<N>n1).
+	GroupMatch string `json:"group_match,omitempty"`
 	// Absent asserts the group is not reported at all.
 	Absent bool `json:"absent,omitempty"`
 	// State is the group state (redundant, degraded, redundancy_lost,
@@ -280,6 +285,22 @@ func Verify(r Report, expects []Expect) []string {
 }
 
 func (e Expect) verify(r Report) []string {
+	if e.GroupMatch != "" {
+		re, err := regexp.Compile("^(?:" + e.GroupMatch + ")$")
+		if err != nil {
+			return []string{fmt.Sprintf("group_match %q: %v", e.GroupMatch, err)}
+		}
+		var ids []string
+		for _, g := range r.Groups {
+			if re.MatchString(g.ID) {
+				ids = append(ids, g.ID)
+			}
+		}
+		if len(ids) != 1 {
+			return []string{fmt.Sprintf("group_match %q: %d groups match %v, want exactly one", e.GroupMatch, len(ids), ids)}
+		}
+		e.Group, e.GroupMatch = ids[0], ""
+	}
 	g, ok := r.Group(e.Group)
 	if e.Absent {
 		if ok {
