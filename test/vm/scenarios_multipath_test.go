@@ -43,7 +43,7 @@ const mpShell = `cat > /tmp/mp.sh <<'EOF'
 nvsub() { for s in /sys/class/nvme-subsystem/nvme-subsys*; do read -r q < "$s/subsysnqn"; case "$q" in *:subsys0) echo "$s"; return 0;; esac; done; return 1; }
 nvctrls() { k=0; s=$(nvsub) || { echo 0; return; }; for c in "$s"/nvme*; do case "${c##*/}" in nvme*n*) ;; nvme*) k=$((k+1));; esac; done; echo $k; }
 waitctrls() { i=0; while [ "$(nvctrls)" != "$1" ]; do i=$((i+1)); [ $i -gt 300 ] && { echo "controllers of subsys0: $(nvctrls), want $1"; return 1; }; usleep 100000; done; ls "$(nvsub)"; }
-lun() { for d in /sys/block/sd*; do read -r s < "$d/size"; [ "$s" = "$1" ] && { read -r n < "$d/dev"; printf '%s ' "$n"; }; done; }
+lun() { for d in /sys/block/sd*; do case "$(readlink -f "$d")" in */ata[0-9]*) continue;; esac; read -r s < "$d/size"; [ "$s" = "$1" ] && { read -r n < "$d/dev"; printf '%s ' "$n"; }; done; }
 EOF`
 
 const (
