@@ -85,7 +85,7 @@ func (h drillHost) execDrill(t *testing.T, config string, args ...string) (stdou
 	full := []string{"drill"}
 	full = append(full, args...)
 	full = append(full, "--path.sysfs="+h.sys, "--path.procfs="+h.proc, "--path.state="+h.state, "--config.file="+cfgFile)
-	for _, c := range []string{"mounts", "uplink", "zfs", "megaraid", "bonding", "ipmi", "ups"} {
+	for _, c := range collectorsBut("md") {
 		full = append(full, "--no-collector."+c)
 	}
 	cmd := exec.Command(binary, full...)
@@ -245,7 +245,7 @@ func TestDrillSIGTERMStopsCheck(t *testing.T) {
 	h := newDrillHost(t, "in_sync")
 	args := []string{"drill", "run", "storage/md/md0", "--wait", "--format=json",
 		"--path.sysfs=" + h.sys, "--path.procfs=" + h.proc, "--path.state=" + h.state, "--config.file=" + os.DevNull}
-	for _, c := range []string{"mounts", "uplink", "zfs", "megaraid", "bonding", "ipmi", "ups"} {
+	for _, c := range collectorsBut("md") {
 		args = append(args, "--no-collector."+c)
 	}
 	cmd := exec.Command(binary, args...)
@@ -302,7 +302,7 @@ func TestDrillReadinessIgnoresEarlierDrillVerdict(t *testing.T) {
 		}
 	}
 	args := []string{"--path.sysfs=" + h.sys, "--path.procfs=" + h.proc, "--path.state=" + h.state, "--config.file=" + os.DevNull, "--format=json"}
-	for _, c := range []string{"mounts", "uplink", "zfs", "megaraid", "bonding", "ipmi", "ups"} {
+	for _, c := range collectorsBut("md") {
 		args = append(args, "--no-collector."+c)
 	}
 	r, code := checkJSON(t, args...)
