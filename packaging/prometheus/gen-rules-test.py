@@ -170,6 +170,15 @@ tests.append({"interval": "1m", "input_series": inp,
     {"expr": "rack:spofwatch_hosts_power_redundancy_reduced:count", "eval_time": "2m", "exp_samples": []},
   ]})
 
+# Disk wear: nvme0n1 crosses 90% of its rated endurance, nvme1n1 stays below.
+dw = {"instance": "db1:19847", "job": "spofwatch"}
+tests.append({"interval": "1m", "input_series": [
+    {"series": series("spofwatch_disk_percentage_used_ratio", dict(dw, disk="nvme0n1")), "values": "0.89x10 0.91x70"},
+    {"series": series("spofwatch_disk_percentage_used_ratio", dict(dw, disk="nvme1n1")), "values": "0.5x80"}],
+  "alert_rule_test": [
+    {"eval_time": "60m", "alertname": "SpofDiskWornOut", "exp_alerts": []},
+    {"eval_time": "75m", "alertname": "SpofDiskWornOut", "exp_alerts": [exp("SpofDiskWornOut", dict(dw, disk="nvme0n1"), "0.91")]}]})
+
 doc = {"rule_files": ["spofwatch.rules.yml"], "evaluation_interval": "1m", "tests": tests}
 hdr = ("# promtool unit tests for spofwatch.rules.yml:\n"
        "#   promtool test rules packaging/prometheus/spofwatch.rules.test.yml\n"
